@@ -1,0 +1,5 @@
+"""`python -m autoresearch` = the CLI."""
+
+from autoresearch.cli.app import main
+
+main()

@@ -1,0 +1,88 @@
+"""`autoresearch ls` and `autoresearch show exp-NNN`: the registry as tables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from autoresearch.cli._common import fmt
+from autoresearch.harness.registry import DEFAULT_ROOT, list_experiments, open_experiment
+
+__all__ = ["register"]
+
+_COLUMNS = ("status", "val_loss", "val_bpb", "steps", "tokens", "tokens_per_s", "params", "train_seconds")
+
+
+def ls(root: Path = typer.Option(Path(DEFAULT_ROOT), "--root", help="experiments directory")) -> None:
+    """List experiments with their status and headline metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    exps = list_experiments(root)
+    if not exps:
+        typer.echo(f"no experiments under {root}/; run `autoresearch train lm --preset tiny`")
+        return
+    table = Table(title=f"experiments ({root})")
+    table.add_column("id")
+    table.add_column("created")
+    for c in _COLUMNS:
+        table.add_column(c, justify="right" if c != "status" else "left")
+    for e in exps:
+        try:
+            res = e.read_results()
+            created = (e.read_config().get("meta") or {}).get("created", "-")
+        except Exception:  # a broken folder is listed as such, never hides the others
+            res, created = {"status": "unreadable"}, "-"
+        table.add_row(e.id, str(created)[:19], *(fmt(res.get(c)) for c in _COLUMNS))
+    Console().print(table)
+
+
+def show(
+    exp_id: str = typer.Argument(..., help="exp-NNN, NNN or a path"),
+    root: Path = typer.Option(Path(DEFAULT_ROOT), "--root", help="experiments directory"),
+    tail: int = typer.Option(5, "--tail", help="last N log lines to show"),
+) -> None:
+    """Show one experiment: results, resolved config, provenance and the last log lines."""
+    from rich.console import Console
+    from rich.table import Table
+
+    exp = open_experiment(exp_id, root)
+    console = Console()
+    cfg = exp.read_config()
+    meta = cfg.pop("meta", {}) or {}
+    res = exp.read_results()
+    t = Table(title=f"{exp.id} results")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k, v in res.items():
+        if not isinstance(v, dict):
+            t.add_row(k, fmt(v))
+    console.print(t)
+    c = Table(title="config")
+    c.add_column("key")
+    c.add_column("value")
+    for section, values in cfg.items():
+        for k, v in (values or {}).items() if isinstance(values, dict) else [("", values)]:
+            c.add_row(f"{section}.{k}" if k else section, fmt(v))
+    console.print(c)
+    git = meta.get("git") or {}
+    hw = meta.get("hardware") or {}
+    console.print(f"created {meta.get('created')}  seed {meta.get('seed')}  git {str(git.get('commit'))[:10]}"
+                  f"{' (dirty)' if git.get('dirty') else ''}  torch {(meta.get('versions') or {}).get('torch')}  "
+                  f"{hw.get('gpu') or hw.get('cpu')}")
+    log = exp.read_log()
+    if log:
+        lt = Table(title=f"log.jsonl (last {tail} of {len(log)})")
+        keys = [k for k in ("step", "tokens", "loss", "lr", "grad_norm", "tokens_per_s", "memory_mb") if k in log[-1]]
+        for k in keys:
+            lt.add_column(k, justify="right")
+        for r in log[-tail:]:
+            lt.add_row(*(fmt(r.get(k)) for k in keys))
+        console.print(lt)
+    typer.echo(f"folder: {exp.path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ls")(ls)
+    app.command("show")(show)

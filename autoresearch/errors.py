@@ -1,0 +1,50 @@
+"""The one error hierarchy of autoresearch.
+
+Every error a user can cause derives from `AutoresearchError`; its message states the rule, the actual value and
+the fix on one line, so the CLI can print it without a traceback (tracebacks only with `--debug`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AutoresearchError",
+    "ConfigError",
+    "RegistryError",
+    "CheckpointError",
+    "DataError",
+    "SandboxError",
+    "StudyError",
+    "DivergenceError",
+]
+
+
+class AutoresearchError(Exception):
+    """Base class of every error autoresearch raises on purpose."""
+
+
+class ConfigError(AutoresearchError, ValueError):
+    """A config field, override or preset is unknown or has a bad value."""
+
+
+class RegistryError(AutoresearchError):
+    """An experiment folder is missing, malformed or cannot be allocated."""
+
+
+class CheckpointError(AutoresearchError):
+    """A checkpoint is missing, truncated, corrupted or does not match the run."""
+
+
+class DataError(AutoresearchError):
+    """A data source is missing, empty or malformed."""
+
+
+class SandboxError(AutoresearchError):
+    """The sandbox cannot start at the requested isolation level or an executor failed."""
+
+
+class StudyError(AutoresearchError):
+    """A study file is invalid or a study cannot proceed (e.g. baseline not reproduced)."""
+
+
+class DivergenceError(AutoresearchError):
+    """Training produced NaN/inf or the loss exploded."""

@@ -1,0 +1,245 @@
+"""Typed config machinery: dataclasses <-> dicts/YAML, `--set a.b=v` overrides, one-line errors.
+
+Configs are plain dataclasses owned by the component they configure (STYLE.md §3). Each field carries a one-line
+help text in its metadata (`param(default, "help")`), which doubles as CLI help. Loading is strict: an unknown key is
+an error with a "did you mean", and a value of the wrong type names the field, the value and the expected type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+from autoresearch.errors import ConfigError
+
+__all__ = [
+    "param",
+    "to_dict",
+    "from_dict",
+    "apply_overrides",
+    "parse_override",
+    "load_yaml",
+    "save_yaml",
+    "field_help",
+    "require",
+]
+
+T = TypeVar("T")
+
+
+def param(default: Any, help: str, **kw: Any) -> Any:
+    """A dataclass field with a default and a one-line help text (mutable defaults use a factory)."""
+    meta = {"help": help}
+    if isinstance(default, (list, dict, set)) or dataclasses.is_dataclass(default):
+        proto = default
+        return dataclasses.field(default_factory=lambda: _copy(proto), metadata=meta, **kw)
+    return dataclasses.field(default=default, metadata=meta, **kw)
+
+
+def _copy(x: Any) -> Any:
+    import copy
+
+    return copy.deepcopy(x)
+
+
+def require(ok: bool, field: str, value: Any, rule: str, fix: str) -> None:
+    """Raise a one-line ConfigError "`field` rule, got value; fix" unless `ok`."""
+    if not ok:
+        raise ConfigError(f"`{field}` {rule}, got {value!r}; {fix}")
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain, YAML-safe dict of a (nested) dataclass; tuples become lists."""
+
+    def conv(x: Any) -> Any:
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return {f.name: conv(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        if isinstance(x, (list, tuple)):
+            return [conv(v) for v in x]
+        if isinstance(x, dict):
+            return {k: conv(v) for k, v in x.items()}
+        if isinstance(x, Path):
+            return str(x)
+        return x
+
+    return conv(cfg)
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _unknown(key: str, options: list[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key, options, n=1)
+    hint = f"did you mean `{_join(where, close[0])}`?" if close else f"valid keys: {', '.join(sorted(options))}"
+    return ConfigError(f"unknown config key `{_join(where, key)}`; {hint}")
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _coerce(tp: Any, value: Any, where: str) -> Any:
+    """Check/convert `value` to type `tp`; raise ConfigError naming `where` otherwise."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(a, value, where)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"`{where}` got {value!r}; expected {_tname(tp)}")
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            hint = f"did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(
+                f"`{where}` must be one of {', '.join(repr(c) for c in choices)}, got {value!r}; {hint}".rstrip("; ")
+            )
+        return value
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"`{where}` must be a mapping of {tp.__name__} fields, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"`{where}` must be a list, got {value!r}; write it as [a, b, ...]")
+        args = get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"`{where}` must have {len(args)} items, got {value!r}")
+            return tuple(_coerce(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        inner = args[0] if args else Any
+        items = [_coerce(inner, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"`{where}` must be a mapping, got {value!r}")
+        return dict(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"`{where}` must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"`{where}` must be an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"`{where}` must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"`{where}` must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _tname(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build dataclass `cls` from `data`, strictly: unknown keys and wrong types raise ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"`{where or cls.__name__}` must be a mapping, got {data!r}")
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise _unknown(str(key), list(fields), where)
+        kwargs[key] = _coerce(hints[key], value, _join(where, key))
+    try:
+        return cls(**kwargs)
+    except TypeError as e:
+        raise ConfigError(f"`{where or cls.__name__}`: {e}") from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Split `a.b=value`; the value is parsed as YAML (so 4 -> int, true -> bool, [1,2] -> list)."""
+    if "=" not in text:
+        raise ConfigError(f"override must look like `key.sub=value`, got {text!r}; e.g. --set model.n_layers=4")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def apply_overrides(cfg: T, overrides: list[str] | dict[str, Any]) -> T:
+    """Return a copy of `cfg` with dotted-key overrides applied and re-validated."""
+    data = to_dict(cfg)
+    items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides)
+    for key, value in items:
+        parts = key.split(".")
+        node_cls: Any = type(cfg)
+        node = data
+        for i, part in enumerate(parts):
+            names = [f.name for f in dataclasses.fields(node_cls)]
+            if part not in names:
+                raise _unknown(part, names, ".".join(parts[:i]))
+            if i == len(parts) - 1:
+                node[part] = value
+            else:
+                sub = _hints(node_cls)[part]
+                if not dataclasses.is_dataclass(sub):
+                    raise ConfigError(f"`{'.'.join(parts[: i + 1])}` is a value, not a section; use --set {'.'.join(parts[: i + 1])}=...")
+                node_cls, node = sub, node[part]
+    return from_dict(type(cfg), data)
+
+
+def field_help(cls: type, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """(dotted name, help, default) for every leaf field of a dataclass, for `--help` listings and docs."""
+    out = []
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        name = _join(prefix, f.name)
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.extend(field_help(tp, name))
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+            )
+            out.append((name, f.metadata.get("help", ""), default))
+    return out
+
+
+def load_yaml(path: str | Path, cls: type[T]) -> T:
+    """Load and validate a config YAML file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist; check the path") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return from_dict(cls, data)
+
+
+def save_yaml(cfg: Any, path: str | Path) -> None:
+    """Write a config (dataclass or dict) as YAML, atomically."""
+    from autoresearch.harness.atomic import atomic_write_text
+
+    data = to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))

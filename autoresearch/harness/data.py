@@ -1,0 +1,583 @@
+"""Corpus -> tokens: read a source into documents, split train/val by document hash, tokenize once, cache, stream.
+
+Sources (`DataConfig.source`):
+    stdlib           the running interpreter's standard library `.py` files (no site-packages, no test folders)
+    FILE.jsonl       one JSON object per line; the document is its `text_field`
+    FILE             a text file; split into documents on `<|endoftext|>`, else into ~8 KiB runs of paragraphs
+    DIR              every text file under DIR (recursive, sorted by path, hidden and binary files skipped)
+    DIR of *.bin     pre-tokenized shards (format below)
+    hf:NAME[:CONFIG] a HF `datasets` dataset (or a `save_to_disk` folder / local .json/.jsonl file as NAME)
+At most `max_corpus_mb` MB are read. A folder over the cap keeps a deterministic spread sample of its files (chosen by
+hash of the relative path), so the cap does not take only the alphabetically first sub-folders.
+
+Split: a document is in val when the first 8 bytes of sha256(document) / 2**64 < val_fraction, so it does not depend
+on document order and duplicates never straddle the split. Tokens are `doc, EOT, doc, EOT, ...` per split.
+
+Cache: `<cache>/tokens/<key>/{train.bin, val.bin, tokenizer.json, meta.json}`, key = sha256 of (source fingerprint:
+resolved path + file names, sizes and mtimes; cap; val_fraction; text_field; tokenizer spec). Token files are raw
+little-endian uint16 (vocab <= 65536) or uint32, memory-mapped on load. A folder is built under a temporary name and
+renamed into place when complete, under a file lock, so a crash mid-tokenisation never leaves a cache that is used.
+
+Pre-tokenized shard format (a folder of `*.bin`): either llm.c shards (1024-byte header of int32, magic 20240520 ->
+uint16 or 20240801 -> uint32, header[2] = token count) or headerless little-endian token ids described by a sidecar
+`meta.json` {"dtype": "uint16" | "uint32", "tokenizer": "tokenizer.json" | "byte"} (tokenizer path relative to the
+folder; `data.tokenizer=PATH` overrides it). Shards whose name contains `val` form the validation split; without
+any, the stream is cut into documents at EOT and split by document hash like text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autoresearch.errors import DataError
+from autoresearch.harness.atomic import atomic_write_text, file_lock
+from autoresearch.harness.tokenizer import EOT, ByteTokenizer, HFTokenizer, Tokenizer, cached_bpe, load_tokenizer
+
+__all__ = [
+    "TokenData",
+    "ValSet",
+    "TrainStream",
+    "load_token_data",
+    "read_documents",
+    "split_documents",
+    "val_windows",
+    "cache_root",
+]
+
+_FORMAT = 1  # bump when the cache layout or the document rules change
+_CHUNK = 8192  # target size of a document cut from one long text file
+_STDLIB_SKIP = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
+_LLMC_MAGIC = {20240520: np.uint16, 20240801: np.uint32}
+
+
+# --- results ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TokenData:
+    """Train and val token streams (memory-mapped), their tokenizer, per-token byte lengths and provenance."""
+
+    train: np.ndarray
+    val: np.ndarray
+    tokenizer: Tokenizer
+    token_bytes: np.ndarray
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ValSet:
+    """Pinned validation windows: `batches` of (x, y) LongTensors [B, T], their sha256 and the target count."""
+
+    batches: list[tuple[torch.Tensor, torch.Tensor]]
+    hash: str
+    n_tokens: int
+
+
+# --- sources -> documents --------------------------------------------------------------------------------------------
+
+
+def cache_root(cache_dir: str = "") -> Path:
+    """Token cache root: the config's `cache_dir`, else $AUTORESEARCH_CACHE, else ~/.cache/autoresearch."""
+    return Path(cache_dir or os.environ.get("AUTORESEARCH_CACHE") or Path.home() / ".cache" / "autoresearch")
+
+
+def _cap_bytes(max_corpus_mb: float) -> int:
+    return int(max_corpus_mb * 1_000_000)
+
+
+def _stdlib_files() -> tuple[Path, list[Path]]:
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        # pruning in place stops os.walk from descending into site-packages (GBs here) and test suites
+        dirnames[:] = sorted(d for d in dirnames if d not in _STDLIB_SKIP and not d.startswith("."))
+        files += [Path(dirpath) / f for f in filenames if f.endswith(".py")]
+    return root, sorted(files)
+
+
+def _dir_files(root: Path) -> list[Path]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__pycache__")
+        files += [Path(dirpath) / f for f in filenames if not f.startswith(".")]
+    return sorted(files)
+
+
+def _select(root: Path, files: list[Path], cap: int) -> list[Path]:
+    """Files within the byte cap: all if they fit, else a spread sample ordered by hash of the relative path."""
+    sizes = {f: f.stat().st_size for f in files}
+    if sum(sizes.values()) <= cap:
+        return files
+    order = sorted(files, key=lambda f: hashlib.sha1(f.relative_to(root).as_posix().encode()).hexdigest())
+    kept, total = set(), 0
+    for f in order:
+        if total >= cap:
+            break
+        kept.add(f)
+        total += sizes[f]
+    return [f for f in files if f in kept]
+
+
+def _fingerprint(paths: list[Path]) -> list[Any]:
+    out = []
+    for p in paths:
+        st = p.stat()
+        out.append([str(p), st.st_size, st.st_mtime_ns])
+    return out
+
+
+def _is_text(raw: bytes) -> bool:
+    return b"\x00" not in raw[:8192]
+
+
+def _split_text(text: str) -> list[str]:
+    """One long text -> documents: on `<|endoftext|>` when present, else runs of paragraphs of >= ~8 KiB."""
+    if EOT in text:
+        return [d for d in text.split(EOT) if d.strip()]
+    docs, cur, size = [], [], 0
+    for para in text.split("\n\n"):
+        cur.append(para)
+        size += len(para) + 2
+        if size >= _CHUNK:
+            docs.append("\n\n".join(cur))
+            cur, size = [], 0
+    if cur:
+        docs.append("\n\n".join(cur))
+    return [d for d in docs if d.strip()]
+
+
+def _read_files(files: list[Path], cap: int) -> list[str]:
+    docs, total = [], 0
+    for f in files:
+        raw = f.read_bytes()
+        if not _is_text(raw):
+            continue
+        text = raw.decode("utf-8", errors="replace")
+        if text.strip():
+            docs.append(text)
+            total += len(raw)
+        if total >= cap:
+            break
+    return docs
+
+
+def _read_jsonl(path: Path, field_name: str, cap: int) -> list[str]:
+    docs, total = [], 0
+    with path.open("rb") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n} is not valid JSON ({e.msg}); fix the line or remove it") from e
+            if not isinstance(row, dict) or field_name not in row:
+                keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+                raise DataError(f"{path}:{n} has no field `data.text_field`={field_name!r} (keys: {keys}); "
+                                f"set data.text_field to the text key")
+            text = str(row[field_name])
+            if text.strip():
+                docs.append(text)
+                total += len(text.encode("utf-8"))
+            if total >= cap:
+                break
+    return docs
+
+
+def _read_hf(spec: str, field_name: str, cap: int) -> list[str]:
+    try:
+        import datasets
+    except ImportError as e:
+        raise DataError(f"`data.source`={spec!r} needs the `datasets` package; pip install 'autoresearch[hf]'") from e
+    name, _, config = spec[3:].partition(":")
+    p = Path(name)
+    if p.is_dir():
+        ds = datasets.load_from_disk(str(p))
+    elif p.is_file():
+        kind = "json" if p.suffix in (".json", ".jsonl") else p.suffix.lstrip(".")
+        ds = datasets.load_dataset(kind, data_files=str(p), split="train")
+    else:
+        # streaming reads only what the cap needs instead of downloading the whole dataset
+        ds = datasets.load_dataset(name, config or None, split="train", streaming=True)
+    if isinstance(ds, datasets.DatasetDict):
+        if "train" not in ds:
+            raise DataError(f"`data.source`={spec!r} has splits {list(ds)}, no 'train'; save the train split")
+        ds = ds["train"]
+    cols = getattr(ds, "column_names", None)
+    if cols is not None and field_name not in cols:
+        raise DataError(f"`data.text_field`={field_name!r} is not a column of {spec!r} (columns: {', '.join(cols)}); "
+                        f"set data.text_field")
+    docs, total = [], 0
+    for row in ds:
+        text = str(row[field_name])
+        if text.strip():
+            docs.append(text)
+            total += len(text.encode("utf-8"))
+        if total >= cap:
+            break
+    return docs
+
+
+def _source_kind(source: str) -> str:
+    if source == "stdlib":
+        return "stdlib"
+    if source.startswith("hf:"):
+        return "hf"
+    p = Path(source).expanduser()
+    if not p.exists():
+        raise DataError(f"`data.source` path does not exist, got {source!r}; use stdlib, hf:NAME or an existing "
+                        f"file/folder")
+    if p.is_file():
+        return "jsonl" if p.suffix == ".jsonl" else "text"
+    if any(p.glob("*.bin")):
+        return "shards"
+    return "dir"
+
+
+def _source_plan(source: str, cap: int) -> tuple[str, list[Any], Any]:
+    """(kind, cheap fingerprint for the cache key, what to read) without reading document contents."""
+    kind = _source_kind(source)
+    if kind == "stdlib":
+        root, files = _stdlib_files()
+        files = _select(root, files, cap)
+        return kind, [sys.version, *_fingerprint(files)], files
+    if kind == "hf":
+        local = Path(source[3:].partition(":")[0]).expanduser()
+        if local.is_dir():
+            return kind, [source, *_fingerprint(_dir_files(local))], source
+        return kind, [source, *_fingerprint([local])] if local.is_file() else [source], source
+    p = Path(source).expanduser().resolve()
+    if kind in ("jsonl", "text"):
+        return kind, _fingerprint([p]), p
+    if kind == "shards":
+        files = sorted(p.glob("*.bin"))
+        side = [p / "meta.json"] if (p / "meta.json").is_file() else []
+        return kind, _fingerprint(files + side), p
+    files = _select(p, _dir_files(p), cap)
+    return kind, _fingerprint(files), (p, files)
+
+
+def read_documents(source: str, *, text_field: str = "text", max_corpus_mb: float = 32.0) -> list[str]:
+    """The documents of a text source (not pre-tokenized shards), capped at `max_corpus_mb`."""
+    return _read_source(source, text_field, _cap_bytes(max_corpus_mb))
+
+
+def _read_source(source: str, text_field: str, cap: int) -> list[str]:
+    kind, _, what = _source_plan(source, cap)
+    if kind == "stdlib":
+        docs = _read_files(what, cap)
+    elif kind == "hf":
+        docs = _read_hf(source, text_field, cap)
+    elif kind == "jsonl":
+        docs = _read_jsonl(what, text_field, cap)
+    elif kind == "text":
+        with open(what, "rb") as fh:
+            raw = fh.read(cap + 1)
+        if len(raw) > cap:
+            raw = raw[: raw.rfind(b"\n", 0, cap) + 1 or cap]
+        docs = _split_text(raw.decode("utf-8", errors="replace"))
+    elif kind == "dir":
+        docs = _read_files(what[1], cap)
+    else:
+        raise DataError(f"`data.source`={source!r} is a folder of pre-tokenized .bin shards; use load_token_data")
+    if not docs:
+        raise DataError(f"`data.source`={source!r} gave no non-empty documents; point it at text files or a .jsonl")
+    return docs
+
+
+def _doc_is_val(data: bytes, val_fraction: float) -> bool:
+    return int.from_bytes(hashlib.sha256(data).digest()[:8], "big") < val_fraction * 2.0**64
+
+
+def split_documents(docs: list[str], val_fraction: float) -> tuple[list[str], list[str]]:
+    """(train, val) by document hash: deterministic, order-independent, duplicates stay together."""
+    train, val = [], []
+    for d in docs:
+        (val if _doc_is_val(d.encode("utf-8"), val_fraction) else train).append(d)
+    return train, val
+
+
+# --- tokenisation and cache ------------------------------------------------------------------------------------------
+
+
+def _dtype_for(vocab_size: int) -> type[np.unsignedinteger]:
+    return np.uint16 if vocab_size <= 2**16 else np.uint32
+
+
+def _tokenize(tok: Tokenizer, docs: list[str], dtype: type) -> np.ndarray:
+    """doc, EOT, doc, EOT, ... as one flat array."""
+    if not docs:
+        return np.zeros(0, dtype=dtype)
+    eot = np.array([tok.eot_id], dtype=dtype)
+    if isinstance(tok, ByteTokenizer):
+        parts = [tok.encode_array(d).astype(dtype) for d in docs]
+    else:
+        parts = [np.asarray(ids, dtype=dtype) for ids in tok.encode_batch(docs)]
+    return np.concatenate([x for p in parts for x in (p, eot)])
+
+
+def _tokenizer_spec(cfg: Any) -> tuple[str, Tokenizer | None]:
+    """(spec string for the cache key, the tokenizer when it does not depend on the corpus)."""
+    if cfg.tokenizer == "byte":
+        tok = ByteTokenizer()
+        return f"byte:{tok.hash}", tok
+    if cfg.tokenizer == "bpe":
+        return f"bpe:{cfg.vocab_size}", None
+    tok = load_tokenizer(Path(cfg.tokenizer).expanduser())
+    return f"file:{tok.hash}", tok
+
+
+def _sha(parts: list[str]) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        b = p.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def load_token_data(cfg: Any) -> TokenData:
+    """Tokens of `cfg` (a DataConfig), from the cache when present, else read + tokenize + cache them atomically."""
+    t0 = time.perf_counter()
+    cap = _cap_bytes(cfg.max_corpus_mb)
+    kind, fp, _ = _source_plan(cfg.source, cap)
+    tok_spec, tok = _tokenizer_spec(cfg)
+    key_src = json.dumps([_FORMAT, kind, fp, cfg.max_corpus_mb, cfg.val_fraction, cfg.text_field, tok_spec])
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    root = cache_root(cfg.cache_dir)
+    final = root / "tokens" / key
+    with file_lock(root / "tokens" / f"{key}.lock"):
+        if not (final / "meta.json").is_file():
+            _build(cfg, kind, final, tok)
+        data = _open(final)
+    data.meta["load_seconds"] = round(time.perf_counter() - t0, 3)
+    return data
+
+
+def _build(cfg: Any, kind: str, final: Path, tok: Tokenizer | None) -> None:
+    t0 = time.perf_counter()
+    root = cache_root(cfg.cache_dir)
+    if kind == "shards":
+        train, val, tok, extra = _from_shards(cfg, tok)
+    else:
+        docs = _read_source(cfg.source, cfg.text_field, _cap_bytes(cfg.max_corpus_mb))
+        train_docs, val_docs = split_documents(docs, cfg.val_fraction)
+        if not val_docs or not train_docs:
+            raise DataError(
+                f"`data.val_fraction`={cfg.val_fraction} split {len(docs)} documents into {len(train_docs)} train / "
+                f"{len(val_docs)} val; use a corpus with more documents or a val_fraction nearer 0.5"
+            )
+        train_hash, val_hash = _sha(train_docs), _sha(val_docs)
+        if tok is None:
+            tok = cached_bpe(train_docs, cfg.vocab_size, train_hash, root)  # BPE sees train text only
+        dtype = _dtype_for(tok.vocab_size)
+        train, val = _tokenize(tok, train_docs, dtype), _tokenize(tok, val_docs, dtype)
+        tr_b = sum(len(d.encode("utf-8")) for d in train_docs)
+        va_b = sum(len(d.encode("utf-8")) for d in val_docs)
+        extra = {
+            "corpus_hash": _sha([train_hash, val_hash]),
+            "n_docs": len(docs), "n_train_docs": len(train_docs), "n_val_docs": len(val_docs),
+            "corpus_bytes": tr_b + va_b, "train_bytes": tr_b, "val_bytes": va_b,
+            "bytes_per_token": round(tr_b / max(1, len(train) - len(train_docs)), 4),
+        }
+    meta = {
+        "format": _FORMAT, "source": cfg.source, "kind": kind, "tokenizer": cfg.tokenizer,
+        "tokenizer_name": tok.name, "tokenizer_hash": tok.hash, "vocab_size": tok.vocab_size, "eot_id": tok.eot_id,
+        "dtype": np.dtype(train.dtype).name, "n_train_tokens": int(len(train)), "n_val_tokens": int(len(val)),
+        "max_corpus_mb": cfg.max_corpus_mb, "val_fraction": cfg.val_fraction, **extra,
+        "prep_seconds": round(time.perf_counter() - t0, 3),
+    }
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        train.tofile(tmp / "train.bin")
+        val.tofile(tmp / "val.bin")
+        tok.save(tmp / "tokenizer.json")
+        atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1))  # written last: marks the folder complete
+        shutil.rmtree(final, ignore_errors=True)  # a stale folder without meta.json from an older crash
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _open(folder: Path) -> TokenData:
+    meta = json.loads((folder / "meta.json").read_text())
+    tok = load_tokenizer(folder / "tokenizer.json")
+    if isinstance(tok, HFTokenizer) and meta.get("tokenizer_name"):
+        tok.name = meta["tokenizer_name"]
+
+    def mm(name: str) -> np.ndarray:
+        path = folder / name
+        if path.stat().st_size == 0:
+            return np.zeros(0, dtype=meta["dtype"])
+        return np.memmap(path, dtype=meta["dtype"], mode="r")
+
+    meta["cache_dir"] = str(folder)
+    return TokenData(train=mm("train.bin"), val=mm("val.bin"), tokenizer=tok, token_bytes=tok.token_bytes(),
+                     meta=meta)
+
+
+# --- pre-tokenized shards --------------------------------------------------------------------------------------------
+
+
+def _read_shard(path: Path, dtype: Any, cap_left: int) -> np.ndarray:
+    with path.open("rb") as fh:
+        head = np.frombuffer(fh.read(1024), dtype="<i4") if path.stat().st_size >= 1024 else np.zeros(0, "<i4")
+    if len(head) and int(head[0]) in _LLMC_MAGIC:
+        dt = np.dtype(_LLMC_MAGIC[int(head[0])])
+        n = min(int(head[2]), cap_left // dt.itemsize)
+        return np.fromfile(path, dtype=dt.newbyteorder("<"), count=n, offset=1024)
+    if dtype is None:
+        raise DataError(f"shard {path} has no llm.c header and {path.parent / 'meta.json'} gives no dtype; write "
+                        f'meta.json {{"dtype": "uint16", "tokenizer": "tokenizer.json"}} beside the shards')
+    dt = np.dtype(dtype).newbyteorder("<")
+    if path.stat().st_size % dt.itemsize:
+        raise DataError(f"shard {path} has {path.stat().st_size} bytes, not a multiple of {dt.name}; fix meta.json dtype")
+    return np.fromfile(path, dtype=dt, count=cap_left // dt.itemsize)
+
+
+def _from_shards(cfg: Any, tok: Tokenizer | None) -> tuple[np.ndarray, np.ndarray, Tokenizer, dict[str, Any]]:
+    folder = Path(cfg.source).expanduser().resolve()
+    side = json.loads((folder / "meta.json").read_text()) if (folder / "meta.json").is_file() else {}
+    if tok is None:  # data.tokenizer=bpe (the default) means "use the shards' own tokenizer"
+        spec = side.get("tokenizer")
+        if not spec:
+            raise DataError(f"pre-tokenized shards in {folder} name no tokenizer; add \"tokenizer\": "
+                            f"\"tokenizer.json\" to {folder / 'meta.json'} or set data.tokenizer=PATH")
+        tok = ByteTokenizer() if spec == "byte" else load_tokenizer(folder / spec)
+    cap = _cap_bytes(cfg.max_corpus_mb)
+    dtype = side.get("dtype")
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": []}
+    used = 0
+    for f in sorted(folder.glob("*.bin")):
+        if used >= cap:
+            break
+        arr = _read_shard(f, dtype, cap - used)
+        used += arr.nbytes
+        parts["val" if "val" in f.name else "train"].append(arr)
+    if not parts["train"] and not parts["val"]:
+        raise DataError(f"shards in {folder} hold no tokens; write token ids into the .bin files")
+    out_dtype = _dtype_for(tok.vocab_size)
+    train = np.concatenate(parts["train"]).astype(out_dtype) if parts["train"] else np.zeros(0, out_dtype)
+    val = np.concatenate(parts["val"]).astype(out_dtype) if parts["val"] else None
+    if val is None:
+        train, val = _split_token_stream(train, tok.eot_id, cfg.val_fraction)
+    for name, arr in (("train", train), ("val", val)):
+        if len(arr) == 0:
+            raise DataError(f"pre-tokenized {name} split in {folder} is empty; add a *val*.bin shard or documents "
+                            f"separated by EOT id {tok.eot_id}")
+        top = int(arr.max())
+        if top >= tok.vocab_size:
+            raise DataError(f"shard token id {top} >= tokenizer vocab_size {tok.vocab_size} in {folder}; "
+                            f"set data.tokenizer to the tokenizer the shards were made with")
+    tb = tok.token_bytes()
+    return train, val, tok, {
+        "corpus_hash": hashlib.sha256(train.tobytes() + val.tobytes()).hexdigest(),
+        "corpus_bytes": int(tb[train].sum() + tb[val].sum()),
+        "train_bytes": int(tb[train].sum()), "val_bytes": int(tb[val].sum()),
+    }
+
+
+def _split_token_stream(tokens: np.ndarray, eot: int, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    bounds = np.unique(np.concatenate([[0], np.flatnonzero(tokens == eot) + 1, [len(tokens)]]))
+    is_val = np.zeros(len(tokens), dtype=bool)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b > a and _doc_is_val(tokens[a:b].astype("<u4").tobytes(), val_fraction):
+            is_val[a:b] = True
+    return tokens[~is_val], tokens[is_val]
+
+
+# --- batches ---------------------------------------------------------------------------------------------------------
+
+
+def _windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> np.ndarray:
+    idx = starts[:, None] + np.arange(seq_len + 1)[None, :]
+    return np.asarray(tokens[idx], dtype=np.int64)
+
+
+class TrainStream:
+    """Deterministic, resumable (x, y) batches of windows of `seq_len` + 1 tokens drawn without replacement.
+
+    Each epoch cuts the stream into non-overlapping windows at a random offset and visits them in a random order, both
+    drawn from `default_rng([seed, epoch])`; batch k is samples k*B .. k*B+B-1 of that endless sequence. So the state
+    is just the batch counter, and a resumed stream repeats an uninterrupted one exactly.
+    """
+
+    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int, seed: int) -> None:
+        self.tokens, self.batch_size, self.seq_len, self.seed = tokens, int(batch_size), int(seq_len), int(seed)
+        self.n_windows = (len(tokens) - seq_len) // seq_len
+        if self.n_windows < 1:
+            raise DataError(f"train split has {len(tokens)} tokens, fewer than 2*seq_len={2 * seq_len}; use a "
+                            f"larger corpus (data.max_corpus_mb) or a shorter model.seq_len")
+        self.step = 0
+        self._epoch: tuple[int, int, np.ndarray] | None = None
+
+    def _order(self, epoch: int) -> tuple[int, np.ndarray]:
+        if self._epoch is None or self._epoch[0] != epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._epoch = (epoch, int(rng.integers(self.seq_len)), rng.permutation(self.n_windows))
+        return self._epoch[1], self._epoch[2]
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = np.empty(self.batch_size, dtype=np.int64)
+        for b in range(self.batch_size):
+            i = self.step * self.batch_size + b
+            offset, perm = self._order(i // self.n_windows)
+            starts[b] = offset + perm[i % self.n_windows] * self.seq_len
+        self.step += 1
+        w = torch.from_numpy(_windows(self.tokens, starts, self.seq_len))
+        return w[:, :-1].contiguous(), w[:, 1:].contiguous()
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            yield self.next_batch()
+
+    @property
+    def epoch(self) -> float:
+        """Fraction of passes over the train windows consumed so far."""
+        return self.step * self.batch_size / self.n_windows
+
+    def state_dict(self) -> dict[str, int]:
+        return {"step": self.step, "seed": self.seed, "batch_size": self.batch_size, "seq_len": self.seq_len,
+                "n_tokens": int(len(self.tokens))}
+
+    def load_state_dict(self, d: dict[str, int]) -> None:
+        for k in ("seed", "batch_size", "seq_len", "n_tokens"):
+            mine = int(len(self.tokens)) if k == "n_tokens" else getattr(self, k)
+            if int(d[k]) != mine:
+                raise DataError(f"train stream state was saved with {k}={d[k]} but this stream has {k}={mine}; "
+                                f"resume with the same data and train config")
+        self.step = int(d["step"])
+
+
+def val_windows(tokens: np.ndarray, n_batches: int, batch_size: int, seq_len: int) -> ValSet:
+    """`n_batches` x `batch_size` non-overlapping windows, evenly spaced over the val split; hashed."""
+    n = n_batches * batch_size
+    need = n * (seq_len + 1)
+    if len(tokens) < need:
+        fit = len(tokens) // ((seq_len + 1) * batch_size)
+        raise DataError(f"val split has {len(tokens)} tokens but {n_batches} batches x {batch_size} x {seq_len + 1} "
+                        f"need {need}; use eval.val_batches <= {fit} or raise data.val_fraction / data.max_corpus_mb")
+    stride = (len(tokens) - (seq_len + 1)) // (n - 1) if n > 1 else 0
+    w = _windows(tokens, np.arange(n, dtype=np.int64) * stride, seq_len)
+    digest = hashlib.sha256(f"{n_batches}x{batch_size}x{seq_len}".encode() + w.astype("<i8").tobytes()).hexdigest()
+    t = torch.from_numpy(w)
+    batches = [(t[i:i + batch_size, :-1].contiguous(), t[i:i + batch_size, 1:].contiguous())
+               for i in range(0, n, batch_size)]
+    return ValSet(batches=batches, hash=digest, n_tokens=n * seq_len)

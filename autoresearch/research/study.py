@@ -1,0 +1,428 @@
+"""The study file: typed sections, strict YAML loading with one-line errors, and resolution against a testbed.
+
+A study file declares everything a verdict depends on *before* any trial runs (DESIGN.md §6): testbed + preset +
+base overrides, the budget (identical for every trial), the metric and its direction, the recorded baseline, the
+seed plan, the decision rule, the ideas (typed flag overrides) and an optional A/A control. `load_study` parses and
+checks the file; `resolve_study` builds every arm's config through `testbed.make_config`, so a misspelt flag or a bad
+value fails before the first trial with the testbed's own "did you mean" message.
+
+The A/A control is the baseline config run on its own seeds (base + seed_offset + i, paired by index i with
+baseline seed base + i). Same-seed pairing would give Δ = 0 exactly on CPU (training is deterministic), which tests
+nothing; offset seeds make it a genuine A/A comparison whose only difference is seed noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import importlib.util
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from autoresearch.errors import AutoresearchError, ConfigError, StudyError
+from autoresearch.harness.config import from_dict, param, parse_override, require, to_dict
+from autoresearch.research.verdicts import DecisionRule
+from autoresearch.testbeds.base import Testbed, get_testbed
+
+__all__ = [
+    "Budget",
+    "MetricSpec",
+    "BaselineRecord",
+    "SeedPlan",
+    "Control",
+    "Regression",
+    "Resources",
+    "Idea",
+    "Study",
+    "ResolvedStudy",
+    "load_study",
+    "parse_study",
+    "resolve_study",
+    "load_testbed",
+    "BASELINE",
+]
+
+BASELINE = "baseline"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class Budget:
+    """Training budget of every trial (identical for all arms); empty = the preset's own budget."""
+
+    tokens: int | None = param(None, "training tokens per trial")
+    seconds: float | None = param(None, "wall-clock seconds of training per trial")
+
+    def __post_init__(self) -> None:
+        require(self.tokens is None or self.tokens > 0, "budget.tokens", self.tokens, "must be > 0", "e.g. 163840")
+        require(self.seconds is None or self.seconds > 0, "budget.seconds", self.seconds, "must be > 0", "e.g. 60")
+
+
+@dataclass
+class MetricSpec:
+    """The metric the verdict is about."""
+
+    name: str = param("val_loss", "a metric the testbed reports (its `metrics` dict)")
+    direction: Literal["lower", "higher", ""] = param("", "lower | higher is better; empty = the testbed's")
+
+
+@dataclass
+class BaselineRecord:
+    """The recorded baseline value the study must reproduce before testing ideas."""
+
+    value: float | None = param(None, "recorded metric of the baseline; null = record the first measurement")
+    tolerance: float = param(0.05, "allowed relative deviation of the reproduced mean (0.05 = 5%)")
+    source: str = param("", "where the recorded value came from (run, paper, commit)")
+
+    def __post_init__(self) -> None:
+        require(0.0 < self.tolerance < 1.0, "baseline.tolerance", self.tolerance, "must be in (0, 1)", "use 0.05")
+
+
+@dataclass
+class SeedPlan:
+    """How many seeds each arm gets."""
+
+    initial: int = param(3, "seeds per arm in the first round")
+    max: int = param(5, "seeds per arm at most (RETEST adds seeds up to this)")
+    step: int = param(1, "seeds added per RETEST round")
+    base: int = param(0, "first seed; arm seeds are base, base+1, ...")
+
+    def __post_init__(self) -> None:
+        require(self.initial >= 2, "seeds.initial", self.initial, "must be >= 2 (a CI needs two paired deltas)",
+                "use 3")
+        require(self.max >= self.initial, "seeds.max", self.max, f"must be >= seeds.initial={self.initial}",
+                f"use {max(self.initial, 5)}")
+        require(self.step >= 1, "seeds.step", self.step, "must be >= 1", "use 1")
+
+
+@dataclass
+class Control:
+    """A/A control: the baseline config under another name, on seeds offset by `seed_offset` (paired by index)."""
+
+    name: str = param("aa_control", "name of the control arm")
+    seed_offset: int = param(1000, "control seed i = seeds.base + seed_offset + i, paired with baseline seed i")
+    description: str = param("A/A control: baseline config on independent seeds; must not be KEPT", "shown in reports")
+
+    def __post_init__(self) -> None:
+        require(self.seed_offset != 0, "control.seed_offset", self.seed_offset,
+                "must not be 0 (same seeds give Δ = 0 exactly on CPU, which tests nothing)", "use 1000")
+
+
+@dataclass
+class Regression:
+    """Baseline-path regression: a short deterministic run whose per-step losses must reproduce bit for bit."""
+
+    enabled: bool = param(True, "run the baseline-path regression check")
+    steps: int = param(8, "optimizer steps of the short run (tokens = steps * cfg.tokens_per_step)")
+    tokens: int | None = param(None, "token budget of the short run instead of `steps` (testbeds without tokens_per_step)")
+    overrides: dict[str, Any] = param({"train.log_every": 1}, "extra overrides of the short run (log every step!)")
+    store: str = param("", "directory of recorded traces (default: $AUTORESEARCH_CACHE/traces or ~/.cache/autoresearch/traces)")
+
+    def __post_init__(self) -> None:
+        require(self.steps >= 2, "regression.steps", self.steps, "must be >= 2", "use 8")
+
+
+@dataclass
+class Resources:
+    """How trials use the machine."""
+
+    threads_per_trial: int = param(1, "CPU threads per trial (sets OMP_NUM_THREADS); workers default to cores // this")
+    workers: int = param(0, "parallel trials (0 = cores // threads_per_trial); --workers overrides")
+    timeout_s: float = param(0.0, "kill a trial after this many seconds and mark it CRASH (0 = no limit)")
+    retries: int = param(3, "retries of a trial that failed for an infrastructure reason (killed, no result)")
+
+    def __post_init__(self) -> None:
+        require(self.threads_per_trial >= 1, "resources.threads_per_trial", self.threads_per_trial, "must be >= 1", "use 1")
+        require(self.workers >= 0, "resources.workers", self.workers, "must be >= 0", "use 0 for auto")
+        require(self.timeout_s >= 0, "resources.timeout_s", self.timeout_s, "must be >= 0", "use 0 for no limit")
+        require(0 <= self.retries <= 10, "resources.retries", self.retries, "must be in [0, 10]", "use 3")
+
+
+@dataclass
+class Idea:
+    """One idea: typed flag overrides applied on top of the baseline config."""
+
+    name: str = param("", "short identifier (letters, digits, _ . -)")
+    description: str = param("", "one sentence: what changes and why it might help")
+    overrides: dict[str, Any] = param({}, "dotted config keys -> values, e.g. {model.mlp: swiglu}")
+
+
+@dataclass
+class Study:
+    """A study: baseline + ideas over seeds, decided by a rule declared up front."""
+
+    name: str = param("", "study name; its folder is studies/<name>/ (default: the file name)")
+    description: str = param("", "what the study asks")
+    testbed: str = param("lm", "registered testbed name, module.path:Class, or path/to/file.py:Class")
+    preset: str = param("tiny", "testbed preset")
+    overrides: dict[str, Any] = param({}, "overrides applied to every arm (baseline, ideas, control)")
+    budget: Budget = param(Budget(), "training budget, identical for every trial")
+    metric: MetricSpec = param(MetricSpec(), "metric and direction")
+    baseline: BaselineRecord = param(BaselineRecord(), "recorded baseline value and tolerance")
+    seeds: SeedPlan = param(SeedPlan(), "seed plan")
+    decision: DecisionRule = param(DecisionRule(), "decision rule (α, min effect, test, CI)")
+    control: Control | None = param(None, "optional A/A control arm")
+    regression: Regression = param(Regression(), "baseline-path regression check")
+    resources: Resources = param(Resources(), "threads, workers, timeouts, retries")
+    checks: bool = param(True, "run the testbed's integration checks first")
+    ideas: list[Idea] = param([], "the ideas to test")
+
+
+# --- loading ------------------------------------------------------------------------------------------------------
+
+
+def _norm_overrides(value: Any, where: str) -> Any:
+    """Accept overrides as a mapping or as a list of `key=value` strings (like --set)."""
+    if isinstance(value, list):
+        out = {}
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ConfigError(f"`{where}[{i}]` must be a `key=value` string, got {item!r}; or write a mapping")
+            k, v = parse_override(item)
+            out[k] = v
+        return out
+    return value
+
+
+def parse_study(data: Any, *, source: str = "<study>", default_name: str = "") -> Study:
+    """Build and check a `Study` from parsed YAML; errors are one-line StudyErrors naming `source`."""
+    if not isinstance(data, dict):
+        raise StudyError(f"study file {source}: must be a mapping of sections, got {type(data).__name__}; "
+                         f"see docs/research.md")
+    data = dict(data)
+    data.setdefault("name", default_name)
+    if isinstance(data.get("control"), bool):
+        data["control"] = {} if data["control"] else None
+    if "overrides" in data:
+        data["overrides"] = _norm_overrides(data["overrides"], "overrides")
+    if isinstance(data.get("regression"), dict) and "overrides" in data["regression"]:
+        data["regression"] = {**data["regression"],
+                              "overrides": _norm_overrides(data["regression"]["overrides"], "regression.overrides")}
+    if isinstance(data.get("ideas"), list):
+        ideas = []
+        for i, idea in enumerate(data["ideas"]):
+            if isinstance(idea, dict) and "overrides" in idea:
+                idea = {**idea, "overrides": _norm_overrides(idea["overrides"], f"ideas[{i}].overrides")}
+            ideas.append(idea)
+        data["ideas"] = ideas
+    try:
+        study = from_dict(Study, data)
+    except ConfigError as e:
+        raise StudyError(f"study file {source}: {e}") from None
+    _check(study, source)
+    return study
+
+
+def _check(study: Study, source: str) -> None:
+    def fail(msg: str) -> None:
+        raise StudyError(f"study file {source}: {msg}")
+
+    if not _NAME.match(study.name):
+        fail(f"`name` must be letters, digits, _ . - (it names the folder), got {study.name!r}; e.g. my_study")
+    if not study.ideas:
+        fail("`ideas` must list at least one idea, got none; add `ideas: [{name: ..., overrides: {...}}]`")
+    seen = {BASELINE: "the baseline arm"}
+    for i, idea in enumerate(study.ideas):
+        if not _NAME.match(idea.name):
+            fail(f"`ideas[{i}].name` must be letters, digits, _ . -, got {idea.name!r}; e.g. swiglu_mlp")
+        if idea.name in seen:
+            fail(f"`ideas[{i}].name` {idea.name!r} is already used by {seen[idea.name]}; give every arm its own name")
+        if not idea.overrides:
+            fail(f"`ideas[{i}].overrides` is empty for {idea.name!r}; an idea must set at least one flag "
+                 f"(an unchanged config is an A/A control: declare it as `control:`)")
+        seen[idea.name] = f"ideas[{i}]"
+    if study.control is not None:
+        if not _NAME.match(study.control.name) or study.control.name in seen:
+            fail(f"`control.name` must be a free identifier (not baseline or an idea), got {study.control.name!r}; "
+                 f"use aa_control")
+    if study.decision.ci == "bootstrap" and study.seeds.initial < 10:
+        fail(f"`decision.ci: bootstrap` needs seeds.initial >= 10 (a percentile bootstrap under-covers on few seeds), "
+             f"got seeds.initial={study.seeds.initial}; use `ci: t`")
+
+
+def load_study(path: str | Path) -> Study:
+    """Read and check a study file (YAML)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise StudyError(f"study file {str(path)!r} does not exist; check the path (built-in: `quickstart`)") from None
+    except yaml.YAMLError as e:
+        raise StudyError(f"study file {path}: not valid YAML ({' '.join(str(e).split())}); fix the syntax") from None
+    if isinstance(data, dict):
+        known = [f.name for f in dataclasses.fields(Study)]
+        for key in data:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                hint = f"did you mean `{close[0]}`?" if close else f"valid sections: {', '.join(known)}"
+                raise StudyError(f"study file {path}: unknown section `{key}`; {hint}")
+    study = parse_study(data, source=str(path), default_name=path.stem)
+    study.testbed = _absolute_ref(study.testbed, path.parent)
+    return study
+
+
+def _absolute_ref(ref: str, base_dir: Path) -> str:
+    """A file testbed (`some/file.py:Class`) is resolved relative to the study file's folder."""
+    if ".py:" in ref:
+        file, cls = ref.rsplit(":", 1)
+        p = Path(file)
+        if not p.is_absolute():
+            p = (base_dir / p) if (base_dir / p).exists() else p.resolve()
+        return f"{p.resolve()}:{cls}"
+    return ref
+
+
+def load_testbed(ref: str) -> Testbed:
+    """A testbed by registered name, `module.path:Class`, or `path/to/file.py:Class` (loaded by file)."""
+    if ".py:" not in ref:
+        return get_testbed(ref)
+    file, cls_name = ref.rsplit(":", 1)
+    path = Path(file).resolve()
+    if not path.is_file():
+        raise ConfigError(f"testbed file {str(path)!r} does not exist; check `testbed:` in the study file")
+    mod_name = "_autoresearch_testbed_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    mod = sys.modules.get(mod_name)
+    if mod is None:
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        # registered before exec so dataclass type hints (from __future__ annotations) resolve in the module
+        sys.modules[mod_name] = mod
+        try:
+            spec.loader.exec_module(mod)
+        except BaseException:
+            del sys.modules[mod_name]
+            raise
+    cls = getattr(mod, cls_name, None)
+    if cls is None:
+        raise ConfigError(f"testbed file {path} has no class {cls_name!r}; check `testbed:` in the study file")
+    return cls()
+
+
+# --- resolution against the testbed -------------------------------------------------------------------------------
+
+
+@dataclass
+class ResolvedStudy:
+    """A checked study bound to its testbed: the overrides of every arm and the derived numbers."""
+
+    study: Study
+    testbed: Testbed
+    direction: str
+    arms: dict[str, dict[str, Any]]
+    """arm name -> overrides (base + budget + idea), seed excluded; arms are baseline, ideas..., control."""
+    regression_overrides: dict[str, Any]
+    definition: dict[str, Any]
+    """the normalized study as written to studies/<name>/study.yaml."""
+
+    @property
+    def name(self) -> str:
+        return self.study.name
+
+    @property
+    def idea_names(self) -> list[str]:
+        """Arms that get a verdict: the ideas, then the control."""
+        return [a for a in self.arms if a != BASELINE]
+
+    def seed(self, arm: str, index: int) -> int:
+        """Seed of `arm` at pairing index `index`."""
+        s = self.study.seeds.base + index
+        if self.study.control is not None and arm == self.study.control.name:
+            s += self.study.control.seed_offset
+        return s
+
+    def trial_overrides(self, arm: str, index: int) -> dict[str, Any]:
+        return {**self.arms[arm], **self.testbed.seed_overrides(self.seed(arm, index))}
+
+    def description(self, arm: str) -> str:
+        if arm == BASELINE:
+            return f"baseline ({self.study.testbed} {self.study.preset})"
+        if self.study.control is not None and arm == self.study.control.name:
+            return self.study.control.description
+        return next(i.description for i in self.study.ideas if i.name == arm) or arm
+
+    @property
+    def definition_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.definition, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _config_error(msg: str, study: Study, where: str) -> StudyError:
+    return StudyError(f"study {study.name!r}, {where}: {msg}")
+
+
+def resolve_study(study: Study) -> ResolvedStudy:
+    """Bind the study to its testbed and validate every arm's config before any trial runs."""
+    try:
+        testbed = load_testbed(study.testbed)
+    except AutoresearchError as e:
+        raise StudyError(f"study {study.name!r}: {e}") from None
+    metrics = dict(getattr(testbed, "metrics", {}) or {})
+    if metrics and study.metric.name not in metrics:
+        close = difflib.get_close_matches(study.metric.name, list(metrics), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(metrics)}"
+        raise StudyError(f"study {study.name!r}: `metric.name` {study.metric.name!r} is not reported by testbed "
+                         f"{study.testbed!r}; {hint}")
+    direction = study.metric.direction or metrics.get(study.metric.name, "lower")
+
+    budget = testbed.budget_overrides(tokens=study.budget.tokens, seconds=study.budget.seconds)
+    seed_keys = set(testbed.seed_overrides(0))
+    for key in study.overrides:
+        if key in budget:
+            raise _config_error(f"`overrides` sets {key!r}, which `budget:` also sets; keep it in one place (budget)",
+                                study, "overrides")
+        if key in seed_keys:
+            raise _config_error(f"`overrides` sets the seed key {key!r}; seeds come from `seeds:`", study, "overrides")
+
+    def build(overrides: dict[str, Any], where: str) -> Any:
+        try:
+            return testbed.make_config(study.preset, dict(overrides))
+        except AutoresearchError as e:
+            raise _config_error(str(e), study, where) from None
+
+    arms: dict[str, dict[str, Any]] = {BASELINE: {**study.overrides, **budget}}
+    base_cfg = build(arms[BASELINE], "baseline config")
+    base_dict = _as_dict(base_cfg)
+    for i, idea in enumerate(study.ideas):
+        for key in idea.overrides:
+            if key in budget:
+                raise _config_error(f"sets {key!r}, the study budget; budgets are identical for every trial — "
+                                    f"remove it from the idea", study, f"ideas[{i}] ({idea.name})")
+            if key in seed_keys:
+                raise _config_error(f"sets the seed key {key!r}; seeds come from `seeds:` — remove it",
+                                    study, f"ideas[{i}] ({idea.name})")
+        arms[idea.name] = {**arms[BASELINE], **idea.overrides}
+        cfg = build(arms[idea.name], f"ideas[{i}] ({idea.name})")
+        if _as_dict(cfg) == base_dict:
+            raise _config_error("its overrides leave the config equal to the baseline; an unchanged config is an "
+                                "A/A control — declare it under `control:` or change a flag", study,
+                                f"ideas[{i}] ({idea.name})")
+    if study.control is not None:
+        arms[study.control.name] = dict(arms[BASELINE])
+
+    reg_overrides: dict[str, Any] = {}
+    if study.regression.enabled:
+        tokens = study.regression.tokens
+        if tokens is None:
+            per_step = getattr(base_cfg, "tokens_per_step", None)
+            if not isinstance(per_step, int) or per_step <= 0:
+                raise _config_error("cannot derive the short run's tokens: the config has no `tokens_per_step`; "
+                                    "set `regression.tokens`", study, "regression")
+            tokens = study.regression.steps * per_step
+        short = testbed.budget_overrides(tokens=tokens)
+        reg_overrides = {**study.overrides, **short, **study.regression.overrides}
+        build(reg_overrides, "regression.overrides")
+
+    definition = to_dict(study)
+    definition["resolved"] = {"direction": direction, "arms": arms, "regression_overrides": reg_overrides}
+    return ResolvedStudy(study, testbed, direction, arms, reg_overrides, definition)
+
+
+def _as_dict(cfg: Any) -> Any:
+    return to_dict(cfg) if dataclasses.is_dataclass(cfg) else cfg

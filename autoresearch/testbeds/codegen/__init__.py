@@ -1,0 +1,39 @@
+"""Code-generation testbed: causal HRM, generation/sampling, the generated task suite, MBPP and SFT data."""
+
+from __future__ import annotations
+
+from autoresearch.testbeds.codegen.config import HRM_PRESETS, HRMConfig, hrm_gpu, hrm_preset, hrm_small, hrm_tiny
+from autoresearch.testbeds.codegen.generate import GenerationResult, ModelSampler, generate, sample_next
+from autoresearch.testbeds.codegen.hrm import HRM, HRMCache
+from autoresearch.testbeds.codegen.mbpp import load_mbpp, mbpp_prompt, mbpp_tasks
+from autoresearch.testbeds.codegen.param_match import hrm_param_count, match_gpt_config
+from autoresearch.testbeds.codegen.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
+from autoresearch.testbeds.codegen.tasks import CodeTask, make_suite, split_of, to_training_text
+
+__all__ = [
+    "HRMConfig",
+    "HRM_PRESETS",
+    "hrm_preset",
+    "hrm_tiny",
+    "hrm_small",
+    "hrm_gpu",
+    "HRM",
+    "HRMCache",
+    "generate",
+    "sample_next",
+    "GenerationResult",
+    "ModelSampler",
+    "CodeTask",
+    "make_suite",
+    "split_of",
+    "to_training_text",
+    "load_mbpp",
+    "mbpp_prompt",
+    "mbpp_tasks",
+    "SFTData",
+    "build_sft_data",
+    "mbpp_pairs",
+    "suite_pairs",
+    "match_gpt_config",
+    "hrm_param_count",
+]

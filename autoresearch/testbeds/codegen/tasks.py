@@ -1,0 +1,163 @@
+"""A generated suite of small Python programming tasks with reference solutions and hidden tests.
+
+Each task is a HumanEval-style prompt (a signature, a one-sentence docstring and one `>>>` example), a reference
+completion (the body, 1-4 lines: `return x + 7`, `return s[::-1] * 2`, a short loop, an if/return), and four hidden
+`assert` tests. 37 templates cover arithmetic, strings, lists, dicts, loops and conditionals (`_templates.py`);
+a ~1-5M parameter model trained for minutes on a CPU can learn the short bodies, and has to read the constants and
+words of the docstring to solve a task it has not seen.
+
+Train and held-out splits are **parameter-disjoint**: every template appears in both, but the behaviour of a task
+(template + its constants, words and operators, e.g. ("add_const", 7)) is assigned to exactly one split by a stable
+hash (20% held out). So a held-out task is a behaviour never trained on, e.g. "Return x plus 7." when training only
+saw other constants with that template; function and argument names are drawn independently and do not decide the
+split. Expected outputs come from an independent Python oracle per template, not from running the reference text.
+Everything is deterministic by (split, n, seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import dataclass, field
+from typing import Literal
+
+from autoresearch.errors import ConfigError, DataError
+from autoresearch.testbeds.codegen._templates import TEMPLATES, Draft
+
+__all__ = [
+    "CodeTask",
+    "Split",
+    "EOT_TEXT",
+    "HELDOUT_PERCENT",
+    "make_suite",
+    "split_of",
+    "to_training_text",
+    "template_names",
+]
+
+Split = Literal["train", "heldout"]
+EOT_TEXT = "<|endoftext|>"
+"""End-of-text marker written after a training example (the harness tokenizers' EOT special token)."""
+HELDOUT_PERCENT = 20
+_N_TESTS = 4
+
+
+@dataclass
+class CodeTask:
+    """One programming task in the shape the pass@k harness executes: prompt + completion, then setup and tests."""
+
+    task_id: str
+    prompt: str
+    entry_point: str
+    tests: list[str]
+    reference: str
+    template: str = ""
+    key: str = ""
+    """The behaviour identity that decided the split (empty for tasks not from this suite)."""
+    setup: str = ""
+    """Code run after the solution and before the tests (MBPP's `test_setup_code`)."""
+    meta: dict[str, str] = field(default_factory=dict)
+
+    def program(self, completion: str) -> str:
+        """The full program a checker runs: prompt, completion, setup, then every test."""
+        parts = [self.prompt + completion, self.setup, "\n".join(self.tests)]
+        return "\n".join(p for p in parts if p) + "\n"
+
+
+def split_of(key: tuple) -> Split:
+    """The split a behaviour key belongs to: a stable hash, HELDOUT_PERCENT of the keys held out."""
+    digest = hashlib.sha256(repr(key).encode()).digest()
+    return "heldout" if int.from_bytes(digest[:8], "big") % 100 < HELDOUT_PERCENT else "train"
+
+
+def template_names() -> list[str]:
+    return sorted(TEMPLATES)
+
+
+def make_suite(split: Split, n: int, seed: int = 0, templates: list[str] | None = None) -> list[CodeTask]:
+    """`n` distinct tasks (distinct prompts) of `split`, deterministic by (split, n, seed).
+
+    Templates are drawn uniformly; a drawn behaviour of the other split is redrawn. `templates` restricts the
+    template names (default: all).
+    """
+    if split not in ("train", "heldout"):
+        raise ConfigError(f"`split` must be 'train' or 'heldout', got {split!r}; use one of those")
+    if n < 0:
+        raise ConfigError(f"`n` must be >= 0, got {n}; ask for a number of tasks")
+    names = template_names() if templates is None else list(templates)
+    unknown = [t for t in names if t not in TEMPLATES]
+    if unknown or not names:
+        raise ConfigError(f"unknown task templates {unknown or names!r}; choose from {', '.join(template_names())}")
+    rng = random.Random(f"codegen-suite:{split}:{seed}")
+    tasks: list[CodeTask] = []
+    prompts: set[str] = set()
+    for _ in range(20 * n + 100):
+        if len(tasks) == n or not names:
+            break
+        name = rng.choice(names)
+        # Redraw within the template, so each template is equally likely whatever share of its keys is held out.
+        draft = next((d for d in (TEMPLATES[name][1](rng) for _ in range(200)) if split_of(d.key) == split), None)
+        if draft is None:  # this template has no behaviour in `split`
+            names.remove(name)
+            continue
+        task = _build(draft, rng, f"gen-{split}/{len(tasks)}", name)
+        if task.prompt in prompts:
+            continue
+        prompts.add(task.prompt)
+        tasks.append(task)
+    if len(tasks) < n:
+        raise DataError(f"could make only {len(tasks)} distinct {split} tasks of templates {names}, asked for {n}; "
+                        "ask for fewer or allow more templates")
+    return tasks
+
+
+def to_training_text(task: CodeTask, eot: str = EOT_TEXT) -> str:
+    """Prompt + reference + end-of-text: one pretraining-style document.
+
+    For fine-tuning, tokenize prompt and reference separately (`sft_data`): a BPE can merge the prompt's final
+    newline with the body's indentation, and generation starts from the prompt's own tokens.
+    """
+    return task.prompt + task.reference + eot
+
+
+def _build(d: Draft, rng: random.Random, task_id: str, template: str) -> CodeTask:
+    """Draw 1 example + _N_TESTS test inputs (distinct, with >= 2 distinct outputs) and format the task."""
+    for _ in range(100):
+        cases: list[tuple[tuple, object]] = []
+        seen: set[str] = set()
+        for _ in range(200):
+            args = d.draw(rng)
+            if repr(args) in seen:
+                continue
+            seen.add(repr(args))
+            cases.append((args, d.oracle(*args)))
+            if len(cases) == _N_TESTS + 1:
+                break
+        # Constant answers (`return True`, `return 0`) must fail the hidden tests, so they need >= 2 outputs.
+        if len(cases) == _N_TESTS + 1 and len({repr(out) for _, out in cases[1:]}) >= 2:
+            break
+    else:  # pragma: no cover - a template bug, caught by the suite tests
+        raise RuntimeError(f"template {template!r} cannot draw {_N_TESTS + 1} discriminative cases for {d.key}")
+    sig = ", ".join(f"{a}: {t}" for a, t in d.args)
+    (ex_args, ex_out), tests = cases[0], cases[1:]
+    prompt = (
+        f"def {d.name}({sig}) -> {d.returns}:\n"
+        f'    """{d.doc}\n'
+        f"    >>> {_call(d.name, ex_args)}\n"
+        f"    {ex_out!r}\n"
+        f'    """\n'
+    )
+    return CodeTask(
+        task_id=task_id,
+        prompt=prompt,
+        entry_point=d.name,
+        tests=[f"assert {_call(d.name, a)} == {out!r}" for a, out in tests],
+        reference=d.body,
+        template=template,
+        key=repr(d.key),
+        meta={"family": TEMPLATES[template][0]},
+    )
+
+
+def _call(name: str, args: tuple) -> str:
+    return f"{name}({', '.join(repr(a) for a in args)})"

@@ -1,0 +1,79 @@
+"""The CLI surface: verbs documented in the README exist, a tiny run end to end, one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from autoresearch.cli.app import app
+from tests.conftest import micro_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+runner = CliRunner(env={"COLUMNS": "220"})
+
+
+def _sets(cache):
+    return [a for o in micro_overrides(cache) for a in ("--set", o)]
+
+
+def test_readme_commands_exist():
+    readme = (REPO / "README.md").read_text()
+    verbs = set(re.findall(r"^\s*autoresearch ([a-z][a-z-]*(?: [a-z]+)?)", readme, flags=re.M))
+    assert {"train lm", "check lm", "ls", "show exp"} & verbs or verbs
+    for verb in verbs:
+        parts = [p for p in verb.split() if not p.startswith("exp")]
+        result = runner.invoke(app, [*parts, "--help"])
+        assert result.exit_code == 0, f"`autoresearch {verb} --help` failed: {result.output}"
+
+
+def test_train_ls_show_end_to_end(cache_dir, tmp_path):
+    root = tmp_path / "experiments"
+    r = runner.invoke(app, ["train", "lm", "--preset", "tiny", *_sets(cache_dir), "--root", str(root), "--quiet"])
+    assert r.exit_code == 0, r.output
+    summary = dict(line.split(": ", 1) for line in r.output.splitlines() if ": " in line and not line.startswith("exp"))
+    assert summary["status"] == "ok" and float(summary["val_loss"]) < float(summary["val_loss_init"])
+    assert {"val_bpb", "tokens_per_s", "peak_memory_mb", "mfu", "wall_seconds"} <= set(summary)
+    assert (root / "exp-001" / "results.yaml").exists() and (root / "exp-001" / "log.jsonl").exists()
+    r = runner.invoke(app, ["ls", "--root", str(root)])
+    assert r.exit_code == 0 and "exp-001" in r.output and "ok" in r.output
+    r = runner.invoke(app, ["show", "exp-001", "--root", str(root)])
+    assert r.exit_code == 0 and "val_loss" in r.output and "model.d_model" in r.output
+
+
+def test_resume_cli_refuses_new_overrides(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "autoresearch", "train", "lm", "--resume", "exp-001", "--seed", "3",
+                        "--root", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--resume continues a run" in r.stderr
+
+
+def test_bad_override_is_one_line_exit_2(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "autoresearch", "train", "lm", "--set", "model.n_layer=3",
+                        "--root", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: unknown config key `model.n_layer`; did you mean `model.n_layers`?"
+    assert not (tmp_path / "exp-001").exists()
+
+
+def test_check_writes_checks_yaml(cache_dir, tmp_path):
+    r = runner.invoke(app, ["check", "lm", "--preset", "tiny", *_sets(cache_dir), "--steps", "12", "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    data = yaml.safe_load((tmp_path / "checks.yaml").read_text())
+    assert [d["name"] for d in data] == ["forward_pass", "short_training", "checkpoint_roundtrip", "evaluation_pipeline"]
+    assert "4/4 passed" in r.output
+
+
+def test_check_exit_code_nonzero_on_failure(cache_dir, tmp_path):
+    bad = ["--set", "optim.optimizer=adamw", "--set", "optim.adamw_lr=50", "--set", "optim.grad_clip=0"]
+    r = runner.invoke(app, ["check", "lm", *_sets(cache_dir), *bad, "--steps", "12", "--out", str(tmp_path)])
+    assert r.exit_code == 1
+    assert "fail" in yaml.safe_dump(yaml.safe_load((tmp_path / "checks.yaml").read_text()))
+
+
+def test_list_flags():
+    r = runner.invoke(app, ["train", "lm", "--list-flags"])
+    assert r.exit_code == 0 and "model.n_layers" in r.output
