@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from autoresearch.errors import CheckpointError
-from autoresearch.harness.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from autoresearch.harness.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
 
 def test_roundtrip_and_keep(tmp_path):

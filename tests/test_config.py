@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from autoresearch.errors import ConfigError
-from autoresearch.harness.config import apply_overrides, field_help, from_dict, load_yaml, parse_override, save_yaml, to_dict
+from autoresearch.harness.config import (
+    apply_overrides,
+    field_help,
+    from_dict,
+    load_yaml,
+    parse_override,
+    save_yaml,
+    to_dict,
+)
 from autoresearch.testbeds.lm.config import PRESETS, LMConfig, preset
 
 

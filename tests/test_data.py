@@ -212,6 +212,7 @@ def test_cache_is_reused_and_invalidated_by_changes(tmp_path, monkeypatch):
     monkeypatch.setattr(datamod, "_build", lambda *a: calls.append(1) or real_build(*a))
     again = load_token_data(cfg(tmp_path, p))
     assert not calls and np.array_equal(again.train, first.train) and again.meta["cache_dir"] == first.meta["cache_dir"]
+    assert again.meta["cached"] and not first.meta["cached"]
     load_token_data(cfg(tmp_path, p, val_fraction=0.3))
     assert len(calls) == 1
     p.write_text("\n".join(json.dumps({"text": d + "!"}) for d in docs()))

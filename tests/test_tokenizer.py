@@ -9,7 +9,15 @@ import pytest
 
 import autoresearch.harness.tokenizer as tokmod
 from autoresearch.errors import DataError
-from autoresearch.harness.tokenizer import EOT, ByteTokenizer, HFTokenizer, Tokenizer, cached_bpe, load_tokenizer, train_bpe
+from autoresearch.harness.tokenizer import (
+    EOT,
+    ByteTokenizer,
+    HFTokenizer,
+    Tokenizer,
+    cached_bpe,
+    load_tokenizer,
+    train_bpe,
+)
 
 TEXTS = [
     f"def f{i}(x):\n    return x * {i} + len('héllo wörld')  # ünïcode ✓ 😀\n\nclass C{i}:\n    pass\n" for i in range(60)

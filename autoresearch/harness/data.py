@@ -6,7 +6,8 @@ Sources (`DataConfig.source`):
     FILE             a text file; split into documents on `<|endoftext|>`, else into ~8 KiB runs of paragraphs
     DIR              every text file under DIR (recursive, sorted by path, hidden and binary files skipped)
     DIR of *.bin     pre-tokenized shards (format below)
-    hf:NAME[:CONFIG] a HF `datasets` dataset (or a `save_to_disk` folder / local .json/.jsonl file as NAME)
+    hf:NAME[:CONFIG] a HF `datasets` dataset, split "train", streamed (keyed in the cache by name only), or a
+                     `save_to_disk` folder / local .json/.jsonl file given as NAME
 At most `max_corpus_mb` MB are read. A folder over the cap keeps a deterministic spread sample of its files (chosen by
 hash of the relative path), so the cap does not take only the alphabetically first sub-folders.
 
@@ -359,10 +360,14 @@ def load_token_data(cfg: Any) -> TokenData:
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     root = cache_root(cfg.cache_dir)
     final = root / "tokens" / key
-    with file_lock(root / "tokens" / f"{key}.lock"):
-        if not (final / "meta.json").is_file():
+    with file_lock(root / "tokens" / f"{key}.lock"):  # parallel trials wait for one build instead of racing
+        cached = (final / "meta.json").is_file()
+        if not cached:
+            for stale in final.parent.glob(f".{key}.tmp-*"):  # left by a killed build; we hold the lock
+                shutil.rmtree(stale, ignore_errors=True)
             _build(cfg, kind, final, tok)
         data = _open(final)
+    data.meta["cached"] = cached
     data.meta["load_seconds"] = round(time.perf_counter() - t0, 3)
     return data
 
@@ -405,8 +410,8 @@ def _build(cfg: Any, kind: str, final: Path, tok: Tokenizer | None) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        train.tofile(tmp / "train.bin")
-        val.tofile(tmp / "val.bin")
+        _write_array(tmp / "train.bin", train)
+        _write_array(tmp / "val.bin", val)
         tok.save(tmp / "tokenizer.json")
         atomic_write_text(tmp / "meta.json", json.dumps(meta, indent=1))  # written last: marks the folder complete
         shutil.rmtree(final, ignore_errors=True)  # a stale folder without meta.json from an older crash
@@ -414,6 +419,13 @@ def _build(cfg: Any, kind: str, final: Path, tok: Tokenizer | None) -> None:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _write_array(path: Path, arr: np.ndarray) -> None:
+    with open(path, "wb") as fh:
+        arr.astype(arr.dtype.newbyteorder("<"), copy=False).tofile(fh)
+        fh.flush()
+        os.fsync(fh.fileno())  # data on disk before the rename publishes the folder
 
 
 def _open(folder: Path) -> TokenData:
@@ -426,7 +438,7 @@ def _open(folder: Path) -> TokenData:
         path = folder / name
         if path.stat().st_size == 0:
             return np.zeros(0, dtype=meta["dtype"])
-        return np.memmap(path, dtype=meta["dtype"], mode="r")
+        return np.memmap(path, dtype=np.dtype(meta["dtype"]).newbyteorder("<"), mode="r")
 
     meta["cache_dir"] = str(folder)
     return TokenData(train=mm("train.bin"), val=mm("val.bin"), tokenizer=tok, token_bytes=tok.token_bytes(),

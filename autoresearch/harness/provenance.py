@@ -10,7 +10,7 @@ import os
 import platform
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ def hardware_info(device: str | None = None) -> dict[str, Any]:
 def run_metadata(seed: int, device: str | None = None) -> dict[str, Any]:
     """Everything that describes where/when/how a run happened."""
     return {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": seed,
         "git": git_info(),
         "versions": package_versions(),

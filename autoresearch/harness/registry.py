@@ -75,8 +75,9 @@ class Experiment:
 
     def truncate_log(self, after_step: int) -> None:
         """Drop log lines past `after_step` (used on resume so the log never holds a step twice)."""
-        from autoresearch.harness.atomic import atomic_write_text
         import json
+
+        from autoresearch.harness.atomic import atomic_write_text
 
         keep = [r for r in self.read_log() if r.get("step", -1) <= after_step]
         atomic_write_text(self.log_path, "".join(json.dumps(r) + "\n" for r in keep))

@@ -154,20 +154,17 @@ class HFTokenizer(Tokenizer):
 
     @cached_property
     def _token_bytes(self) -> np.ndarray:
+        from tokenizers import decoders
+
         tok = self._tok
-        spec = json.loads(self.to_json())
-        special = {int(t["id"]) for t in spec.get("added_tokens", []) if t.get("special")}
-        decoder = spec.get("decoder") or {}
-        byte_level = decoder.get("type") == "ByteLevel"
-        inv = {c: b for b, c in _bytes_to_unicode().items()}
+        special = {i for i, t in tok.get_added_tokens_decoder().items() if t.special}  # type: ignore[attr-defined]
+        byte_level = isinstance(tok.decoder, decoders.ByteLevel)  # type: ignore[attr-defined]
+        alphabet = set(_bytes_to_unicode().values())
         out = np.zeros(self.vocab_size, dtype=np.int64)
-        for i in range(self.vocab_size):
-            if i in special:
+        for t, i in tok.get_vocab(with_added_tokens=True).items():  # type: ignore[attr-defined]
+            if i in special or i >= self.vocab_size:
                 continue
-            t = tok.id_to_token(i)  # type: ignore[attr-defined]
-            if t is None:
-                continue
-            if byte_level and all(c in inv for c in t):
+            if byte_level and alphabet.issuperset(t):
                 out[i] = len(t)  # each char of a byte-level token is exactly one byte
             else:
                 out[i] = _approx_token_bytes(t)
@@ -244,10 +241,11 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"`data.tokenizer` file does not exist, got {str(p)!r}; use bpe, byte or a tokenizer.json path")
-    try:
-        head = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DataError(f"tokenizer file {str(p)!r} is not JSON ({e}); pass a HF tokenizer.json") from e
-    if isinstance(head, dict) and head.get("type") == _BYTE_FORMAT:
-        return ByteTokenizer()
+    if p.stat().st_size < 4096:  # our byte-tokenizer marker is tiny; HF files are parsed by `tokenizers` itself
+        try:
+            head = json.loads(p.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise DataError(f"tokenizer file {str(p)!r} is not JSON ({e}); pass a HF tokenizer.json") from e
+        if isinstance(head, dict) and head.get("type") == _BYTE_FORMAT:
+            return ByteTokenizer()
     return HFTokenizer.from_file(p)

@@ -1,1 +1,43 @@
-"""TODO"""
+"""The research layer: studies of ideas over seeds, statistics, verdicts, ledger, idea log and reports.
+
+Imports are lazy (PEP 562) so that `python -m autoresearch.research.trial`, which every trial subprocess runs,
+does not pay for numpy, matplotlib or the runner at start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    # study file
+    "Study": "study", "Idea": "study", "ResolvedStudy": "study", "load_study": "study", "parse_study": "study",
+    "resolve_study": "study", "load_testbed": "study",
+    # statistics and verdicts
+    "Summary": "stats", "summarize": "stats", "paired_deltas": "stats", "mean_ci": "stats", "paired_t": "stats",
+    "welch_t": "stats", "welch_ci": "stats", "bootstrap_ci": "stats", "t_cdf": "stats", "t_ppf": "stats",
+    "DecisionRule": "verdicts", "Verdict": "verdicts", "decide": "verdicts", "rule_text": "verdicts",
+    "format_verdict": "verdicts", "n_looks": "verdicts",
+    # persistence
+    "Ledger": "ledger", "StudyState": "state",
+    # trials, regression, pipeline
+    "TrialSpec": "trial", "TrialOutcome": "trial", "run_trial": "trial",
+    "Trace": "regression", "read_trace": "regression", "first_difference": "regression",
+    "StudyRunner": "runner", "StudyResult": "runner", "prepare_study": "runner", "open_study": "runner",
+    "accept_baseline": "runner", "default_workers": "runner",
+    # outputs
+    "write_idea_log": "idea_log", "write_report": "report",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'autoresearch.research' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"autoresearch.research.{mod}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

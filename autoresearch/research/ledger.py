@@ -84,7 +84,10 @@ class Ledger:
         return max(0, len(lines) - 1) if lines else -1
 
     def _row(self, r: dict[str, Any]) -> list[str]:
-        if r["kind"] == "trial":
+        if r["kind"] == "checks":
+            return [r.get("commit", ""), "0.000000", "0.0", r.get("status", ""), _clean(r.get("description", "")),
+                    "", "", ""]
+        if r["kind"] in ("trial", "regression"):
             ok = r.get("status") == "ok"
             value = _fmt(r.get("metric"), ".6f") if ok else "0.000000"
             mem = _fmt(r.get("memory_gb"), ".1f") if ok else "0.0"

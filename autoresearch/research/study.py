@@ -319,6 +319,9 @@ class ResolvedStudy:
     arms: dict[str, dict[str, Any]]
     """arm name -> overrides (base + budget + idea), seed excluded; arms are baseline, ideas..., control."""
     regression_overrides: dict[str, Any]
+    """overrides of the short regression run: base + every idea flag explicitly off + short budget + regression."""
+    regression_key_overrides: dict[str, Any]
+    """the declared part of the short run (without the explicit flag-off values) — what its trace is keyed by."""
     definition: dict[str, Any]
     """the normalized study as written to studies/<name>/study.yaml."""
 
@@ -406,7 +409,15 @@ def resolve_study(study: Study) -> ResolvedStudy:
     if study.control is not None:
         arms[study.control.name] = dict(arms[BASELINE])
 
+    # every flag any idea touches, set explicitly to its baseline ("off") value
+    flags_off: dict[str, Any] = {}
+    for idea in study.ideas:
+        for key in idea.overrides:
+            found, value = _lookup(base_dict, key)
+            if found:
+                flags_off[key] = value
     reg_overrides: dict[str, Any] = {}
+    reg_key: dict[str, Any] = {}
     if study.regression.enabled:
         tokens = study.regression.tokens
         if tokens is None:
@@ -416,12 +427,22 @@ def resolve_study(study: Study) -> ResolvedStudy:
                                     "set `regression.tokens`", study, "regression")
             tokens = study.regression.steps * per_step
         short = testbed.budget_overrides(tokens=tokens)
-        reg_overrides = {**study.overrides, **short, **study.regression.overrides}
+        reg_key = {**study.overrides, **short, **study.regression.overrides}
+        reg_overrides = {**study.overrides, **flags_off, **short, **study.regression.overrides}
         build(reg_overrides, "regression.overrides")
 
     definition = to_dict(study)
     definition["resolved"] = {"direction": direction, "arms": arms, "regression_overrides": reg_overrides}
-    return ResolvedStudy(study, testbed, direction, arms, reg_overrides, definition)
+    return ResolvedStudy(study, testbed, direction, arms, reg_overrides, reg_key, definition)
+
+
+def _lookup(tree: Any, dotted: str) -> tuple[bool, Any]:
+    node = tree
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
 
 
 def _as_dict(cfg: Any) -> Any:

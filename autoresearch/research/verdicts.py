@@ -85,6 +85,11 @@ class Verdict:
     error: str = ""
 
     @property
+    def short_reason(self) -> str:
+        """A few words for tables."""
+        return self.error or _SHORT[self.code]
+
+    @property
     def log_status(self) -> str:
         """Validated / Rejected / Inconclusive / Crashed, for the idea log."""
         return LOG_STATUS[self.code]
@@ -98,6 +103,8 @@ class Verdict:
         return cls(**fields)
 
 
+_SHORT = {"better": "CI > 0 and Δ >= min effect", "worse": "CI < 0", "too_small": "CI < min effect",
+          "max_seeds": "max seeds, no KEEP", "inconclusive": "CI contains 0: add seeds", "crashed": "trial failed"}
 _FLOATS = ("mean", "lo", "hi", "p", "idea_mean", "baseline_mean")
 
 

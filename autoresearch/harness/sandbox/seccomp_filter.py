@@ -26,7 +26,6 @@ import sys
 
 __all__ = [
     "DENIED_SYSCALLS",
-    "THREAD_ONLY_CLONE",
     "build_deny_filter",
     "kill_guard_filter",
     "load_filter",
@@ -36,30 +35,26 @@ __all__ = [
 
 # Grouped by why they are denied; names unknown on this architecture are skipped (e.g. fork/vfork on aarch64).
 DENIED_SYSCALLS: dict[str, tuple[str, ...]] = {
-    "network": (
-        "socket", "socketpair", "connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg", "sendmmsg",
-        "recvfrom", "recvmsg", "recvmmsg", "setsockopt", "getsockopt", "shutdown", "getpeername", "getsockname",
+    "network": tuple(
+        "socket socketpair connect bind listen accept accept4 sendto sendmsg sendmmsg recvfrom recvmsg "
+        "recvmmsg setsockopt getsockopt shutdown getpeername getsockname".split()
     ),
-    "exec": ("execve", "execveat", "uselib"),
-    "other processes": (
-        "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_open", "pidfd_getfd", "pidfd_send_signal",
-        "process_madvise",
+    "exec": tuple("execve execveat uselib".split()),
+    "other processes": tuple(
+        "ptrace process_vm_readv process_vm_writev kcmp pidfd_open pidfd_getfd pidfd_send_signal "
+        "process_madvise".split()
     ),
-    "namespaces and mounts": (
-        "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
-        "fsconfig", "fsmount", "fspick", "mount_setattr", "name_to_handle_at", "open_by_handle_at",
+    "namespaces and mounts": tuple(
+        "unshare setns mount umount2 pivot_root chroot move_mount open_tree fsopen fsconfig fsmount fspick "
+        "mount_setattr name_to_handle_at open_by_handle_at".split()
     ),
-    "identity": (
-        "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setfsuid", "setfsgid", "setgroups",
-        "capset",
-    ),
-    "kernel surface": (
-        "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter", "io_uring_register", "keyctl",
-        "add_key", "request_key", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-        "reboot", "swapon", "swapoff", "acct", "quotactl", "quotactl_fd", "syslog", "iopl", "ioperm", "modify_ldt",
-        "lookup_dcookie", "fanotify_init", "personality", "vhangup", "settimeofday", "clock_settime",
-        "clock_adjtime", "adjtimex", "sethostname", "setdomainname", "migrate_pages", "move_pages", "mbind",
-        "nfsservctl", "create_module", "get_kernel_syms", "query_module", "_sysctl",
+    "identity": tuple("setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups capset".split()),
+    "kernel surface": tuple(
+        "bpf perf_event_open userfaultfd io_uring_setup io_uring_enter io_uring_register keyctl add_key "
+        "request_key kexec_load kexec_file_load init_module finit_module delete_module reboot swapon swapoff "
+        "acct quotactl quotactl_fd syslog iopl ioperm modify_ldt lookup_dcookie fanotify_init personality "
+        "vhangup settimeofday clock_settime clock_adjtime adjtimex sethostname setdomainname migrate_pages "
+        "move_pages mbind nfsservctl create_module get_kernel_syms query_module _sysctl".split()
     ),
 }
 
@@ -67,7 +62,6 @@ _PROCESS_CREATION = ("fork", "vfork")
 _CLONE_THREAD = 0x00010000
 # A thread-creating clone never needs a new namespace; deny each CLONE_NEW* bit explicitly as well.
 _CLONE_NEW_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000)
-THREAD_ONLY_CLONE = _CLONE_THREAD
 
 _PR_SET_NO_NEW_PRIVS = 38
 _PR_SET_SECCOMP = 22

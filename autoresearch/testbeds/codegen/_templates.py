@@ -27,6 +27,8 @@ class Draft:
     body: str
     oracle: Callable[..., Any]
     draw: Callable[[random.Random], tuple]
+    must: tuple[tuple, ...] = ()
+    """Argument tuples the hidden tests always include: boundary cases that tell c from c + 1 and the like."""
 
 
 TEMPLATES: dict[str, tuple[str, Callable[[random.Random], Draft]]] = {}
@@ -58,15 +60,18 @@ def _word(r: random.Random, lo: int = 2, hi: int = 7, alphabet: str = LETTERS) -
     return "".join(r.choice(alphabet) for _ in range(r.randint(lo, hi)))
 
 
-def _ints(r: random.Random, lo: int = 0, hi: int = 6, vmax: int = 20) -> list[int]:
-    return [r.randint(0, vmax) for _ in range(r.randint(lo, hi))]
+def _ints(r: random.Random, lo: int = 0, hi: int = 6, vmax: int = 20, near: int | None = None) -> list[int]:
+    """A list of small ints; with `near`, about half the elements lie within 2 of it (boundary cases for tests)."""
+    return [max(0, near + r.randint(-2, 2)) if near is not None and r.random() < 0.5 else r.randint(0, vmax)
+            for _ in range(r.randint(lo, hi))]
 
 
-def _dict(r: random.Random, must: str | None = None) -> dict[str, int]:
+def _dict(r: random.Random, must: str | None = None, near: int | None = None) -> dict[str, int]:
     keys = r.sample(WORDS, r.randint(1, 4))
     if must is not None and must not in keys and r.random() < 0.5:
         keys[0] = must
-    return {k: r.randint(0, 20) for k in keys}
+    return {k: max(0, near + r.randint(-2, 2)) if near is not None and r.random() < 0.5 else r.randint(0, 20)
+            for k in keys}
 
 
 def _int1(r: random.Random) -> tuple:
@@ -107,7 +112,7 @@ def _floordiv_const(r: random.Random) -> Draft:
     return Draft(("floordiv_const", c), r.choice(["divide", "quotient", "split_even", "int_div", "share"]),
                  [(x, "int")], "int",
                  r.choice([f"Return {x} divided by {c}, rounded down.", f"Return the integer quotient of {x} and {c}."]),
-                 f"    return {x} // {c}\n", lambda v: v // c, lambda g: (g.randint(0, 60),))
+                 f"    return {x} // {c}\n", lambda v: v // c, lambda g: (g.randint(0, 60),), ((c,),))
 
 
 @_template("mod_const", "arithmetic")
@@ -116,7 +121,7 @@ def _mod_const(r: random.Random) -> Draft:
     return Draft(("mod_const", c), r.choice(["remainder", "modulo", "mod_value", "leftover", "wrap"]),
                  [(x, "int")], "int",
                  r.choice([f"Return the remainder of {x} divided by {c}.", f"Return {x} modulo {c}."]),
-                 f"    return {x} % {c}\n", lambda v: v % c, lambda g: (g.randint(0, 60),))
+                 f"    return {x} % {c}\n", lambda v: v % c, lambda g: (g.randint(0, 60),), ((c,),))
 
 
 @_template("affine", "arithmetic")
@@ -146,7 +151,7 @@ def _divisible(r: random.Random) -> Draft:
                  r.choice([f"Return True if {x} is divisible by {c}, otherwise False.",
                            f"Check whether {x} is a multiple of {c}."]),
                  f"    return {x} % {c} == 0\n", lambda v: v % c == 0,
-                 lambda g: (c * g.randint(0, 6) if g.random() < 0.5 else g.randint(0, 60),))
+                 lambda g: (c * g.randint(0, 6) if g.random() < 0.5 else g.randint(0, 60),), ((c,),))
 
 
 @_template("power_plus", "arithmetic")
@@ -192,10 +197,12 @@ def _take_k(r: random.Random) -> Draft:
     if first:
         return Draft(("take_k", "first", k), r.choice(["head", "take_front", "first_chars", "prefix_of", "start_of"]),
                      [(s, "str")], "str", f"Return the first {k} characters of {s}.",
-                     f"    return {s}[:{k}]\n", lambda v: v[:k], lambda g: (_word(g, 2, 10),))
+                     f"    return {s}[:{k}]\n", lambda v: v[:k], lambda g: (_word(g, max(1, k - 1), k + 4),),
+                     ((_word(r, k + 2, k + 4),),))
     return Draft(("take_k", "last", k), r.choice(["tail", "take_back", "last_chars", "suffix_of", "end_of"]),
                  [(s, "str")], "str", f"Return the last {k} characters of {s}.",
-                 f"    return {s}[-{k}:]\n", lambda v: v[-k:], lambda g: (_word(g, 2, 10),))
+                 f"    return {s}[-{k}:]\n", lambda v: v[-k:], lambda g: (_word(g, max(1, k - 1), k + 4),),
+                 ((_word(r, k + 2, k + 4),),))
 
 
 @_template("count_char", "strings")
@@ -216,7 +223,7 @@ def _replace_char(r: random.Random) -> Draft:
     return Draft(("replace_char", a, b), r.choice(["swap_letters", "replace_char", "substitute", "convert", "patch"]),
                  [(s, "str")], "str", f'Return {s} with every "{a}" replaced by "{b}".',
                  f'    return {s}.replace("{a}", "{b}")\n', lambda v: v.replace(a, b),
-                 lambda g: (_word(g, 1, 8, alphabet),))
+                 lambda g: (_word(g, 1, 8, alphabet),), ((_word(r, 1, 3, alphabet) + a + _word(r, 0, 3, alphabet),),))
 
 
 @_template("startswith", "strings")
@@ -252,7 +259,8 @@ def _reverse_repeat(r: random.Random) -> Draft:
 
 @_template("map_op", "lists")
 def _map_op(r: random.Random) -> Draft:
-    op, c, xs = r.choice(["+", "-", "*"]), r.randint(1, 12), r.choice(LIST_NAMES)
+    op, xs = r.choice(["+", "-", "*"]), r.choice(LIST_NAMES)
+    c = r.randint(2 if op == "*" else 1, 12)  # "* 1" would be the identity
     doc = {"+": f"Return a list with {c} added to each element of {xs}.",
            "-": f"Return a list with {c} subtracted from each element of {xs}.",
            "*": f"Return a list with each element of {xs} multiplied by {c}."}[op]
@@ -269,7 +277,8 @@ def _filter_cmp(r: random.Random) -> Draft:
     return Draft(("filter_cmp", cmp, c), r.choice(["keep_some", "select", "filter_values", "pick", "sieve"]),
                  [(xs, "list[int]")], "list[int]", f"Return the elements of {xs} that are {word} {c}, in order.",
                  f"    return [x for x in {xs} if x {cmp} {c}]\n", lambda v: [x for x in v if f(x, c)],
-                 lambda g: (_ints(g, 1, 7),))
+                 lambda g: (_ints(g, 1, 7, near=c),),
+                 (([c + 1, r.randint(0, 20), c],),))
 
 
 @_template("count_cmp", "lists")
@@ -279,7 +288,8 @@ def _count_cmp(r: random.Random) -> Draft:
     return Draft(("count_cmp", cmp, c), r.choice(["count_if", "how_many", "tally_values", "number_of", "count_matching"]),
                  [(xs, "list[int]")], "int", f"Return how many elements of {xs} are {word} {c}.",
                  f"    return len([x for x in {xs} if x {cmp} {c}])\n", lambda v: sum(1 for x in v if f(x, c)),
-                 lambda g: (_ints(g, 1, 7),))
+                 lambda g: (_ints(g, 1, 7, near=c),),
+                 (([c, r.randint(0, 20), c + 1],),))
 
 
 @_template("agg_plus", "lists")
@@ -309,7 +319,8 @@ def _sorted_k(r: random.Random) -> Draft:
     body = f"    return sorted({xs}, reverse=True)[:{k}]\n" if big else f"    return sorted({xs})[:{k}]\n"
     return Draft(("sorted_k", big, k), r.choice(["top_values", "best", "extremes", "rank_pick", "first_sorted"]),
                  [(xs, "list[int]")], "list[int]", doc, body, lambda v: sorted(v, reverse=big)[:k],
-                 lambda g: (_ints(g, 2, 7),))
+                 lambda g: (_ints(g, 2, 7),),
+                 (([r.randint(0, 20) for _ in range(k + 2)],),))
 
 
 @_template("filter_map", "lists")
@@ -319,7 +330,7 @@ def _filter_map(r: random.Random) -> Draft:
                  [(xs, "list[int]")], "list[int]",
                  f"Return the elements of {xs} that are divisible by {c}, each multiplied by {m}.",
                  f"    return [x * {m} for x in {xs} if x % {c} == 0]\n", lambda v: [x * m for x in v if x % c == 0],
-                 lambda g: (_ints(g, 1, 7),))
+                 lambda g: (_ints(g, 1, 7),), (([r.randint(1, 5), c * r.randint(1, 4)],),))
 
 
 # --- dicts ------------------------------------------------------------------------------------------------------
@@ -330,7 +341,8 @@ def _get_default(r: random.Random) -> Draft:
     w, c, d = r.choice(WORDS), r.randint(0, 9), r.choice(DICT_NAMES)
     return Draft(("get_default", w, c), r.choice(["lookup", "fetch", "get_value", "read_key", "find"]),
                  [(d, "dict[str, int]")], "int", f'Return the value of key "{w}" in {d}, or {c} if the key is missing.',
-                 f'    return {d}.get("{w}", {c})\n', lambda v: v.get(w, c), lambda g: (_dict(g, w),))
+                 f'    return {d}.get("{w}", {c})\n', lambda v: v.get(w, c), lambda g: (_dict(g, w),),
+                 (({x: r.randint(0, 20) for x in r.sample([x for x in WORDS if x != w], 2)},),))
 
 
 @_template("keys_cmp", "dicts")
@@ -340,7 +352,8 @@ def _keys_cmp(r: random.Random) -> Draft:
     return Draft(("keys_cmp", cmp, c), r.choice(["keys_above", "select_keys", "filter_keys", "some_keys", "pick_keys"]),
                  [(d, "dict[str, int]")], "list[str]", f"Return the sorted keys of {d} whose value is {word} {c}.",
                  f"    return sorted([k for k, v in {d}.items() if v {cmp} {c}])\n",
-                 lambda v: sorted(k for k, x in v.items() if f(x, c)), lambda g: (_dict(g),))
+                 lambda v: sorted(k for k, x in v.items() if f(x, c)), lambda g: (_dict(g, near=c),),
+                 ((dict(zip(r.sample(WORDS, 3), [c, c + 1, r.randint(0, 20)], strict=True)),),))
 
 
 @_template("map_values", "dicts")
@@ -420,7 +433,8 @@ def _threshold_label(r: random.Random) -> Draft:
     return Draft(("threshold_label", c, w1, w2), r.choice(["classify", "label", "judge", "grade", "describe"]),
                  [(x, "int")], "str", f'Return "{w1}" if {x} is greater than {c}, otherwise "{w2}".',
                  f'    if {x} > {c}:\n        return "{w1}"\n    return "{w2}"\n', lambda v: w1 if v > c else w2,
-                 lambda g: (max(0, c + g.randint(-8, 8)),))
+                 lambda g: (max(0, c + g.randint(-3, 3)) if g.random() < 0.7 else g.randint(0, 30),),
+                 ((c,), (c + 1,)))
 
 
 @_template("clamp", "conditionals")
@@ -430,7 +444,8 @@ def _clamp(r: random.Random) -> Draft:
     return Draft(("clamp", lo, hi), r.choice(["clamp", "limit", "bound", "restrict", "fit_range"]),
                  [(x, "int")], "int", f"Return {x} limited to the range {lo} to {hi}.",
                  f"    return max({lo}, min({x}, {hi}))\n", lambda v: max(lo, min(v, hi)),
-                 lambda g: (g.randint(0, 30),))
+                 lambda g: (g.choice([lo - 1, lo, lo + 1, hi - 1, hi, hi + 1]) if g.random() < 0.6
+                            else g.randint(0, 30),), ((lo,), (hi + 1,)))
 
 
 @_template("fizz", "conditionals")
@@ -440,7 +455,7 @@ def _fizz(r: random.Random) -> Draft:
                  [(x, "int")], "str", f'Return "{w}" if {x} is divisible by {c}, otherwise {x} as a string.',
                  f'    if {x} % {c} == 0:\n        return "{w}"\n    return str({x})\n',
                  lambda v: w if v % c == 0 else str(v),
-                 lambda g: (c * g.randint(1, 5) if g.random() < 0.5 else g.randint(1, 40),))
+                 lambda g: (c * g.randint(1, 5) if g.random() < 0.5 else g.randint(1, 40),), ((c,),))
 
 
 @_template("parity_shift", "conditionals")
@@ -449,4 +464,4 @@ def _parity_shift(r: random.Random) -> Draft:
     return Draft(("parity_shift", c), r.choice(["nudge", "parity_step", "shift_by_parity", "wobble", "adjust"]),
                  [(x, "int")], "int", f"Return {x} plus {c} if {x} is even, otherwise {x} minus {c}.",
                  f"    if {x} % 2 == 0:\n        return {x} + {c}\n    return {x} - {c}\n",
-                 lambda v: v + c if v % 2 == 0 else v - c, _int1)
+                 lambda v: v + c if v % 2 == 0 else v - c, _int1, ((2,), (3,)))

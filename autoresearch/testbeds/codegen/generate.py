@@ -192,7 +192,8 @@ class ModelSampler:
     `generate(prompts, n, temperature, top_p, max_tokens, stop)` returns n completions per prompt, each cut before
     its first stop sequence and at the tokenizer's eot. The n samples of one prompt decode as one batch (chunks of
     `batch_size`); greedy decoding (temperature 0) runs once and repeats the result n times. Each prompt's random
-    stream is seeded from (seed, prompt text), so results do not depend on the order or grouping of prompts.
+    stream is seeded from (seed, prompt text), so its samples do not depend on the other prompts or their order (they
+do depend on `batch_size`, which sets how the stream is split into batches).
     """
 
     def __init__(self, model: nn.Module, tokenizer: Any, *, batch_size: int = 16, top_k: int = 0,

@@ -121,20 +121,25 @@ def to_training_text(task: CodeTask, eot: str = EOT_TEXT) -> str:
 
 
 def _build(d: Draft, rng: random.Random, task_id: str, template: str) -> CodeTask:
-    """Draw 1 example + _N_TESTS test inputs (distinct, with >= 2 distinct outputs) and format the task."""
+    """Draw 1 example + _N_TESTS distinct test inputs that a constant or identity answer fails; format the task."""
+    must = [tuple(a) for a in d.must]
     for _ in range(100):
         cases: list[tuple[tuple, object]] = []
-        seen: set[str] = set()
+        seen: set[str] = {repr(a) for a in must}
         for _ in range(200):
             args = d.draw(rng)
             if repr(args) in seen:
                 continue
             seen.add(repr(args))
             cases.append((args, d.oracle(*args)))
-            if len(cases) == _N_TESTS + 1:
+            if len(cases) == _N_TESTS + 1 - len(must):
                 break
+        # The example is a random case; the hidden tests hold the template's boundary cases, then random ones.
+        cases = cases[:1] + [(a, d.oracle(*a)) for a in must] + cases[1:]
         # Constant answers (`return True`, `return 0`) must fail the hidden tests, so they need >= 2 outputs.
-        if len(cases) == _N_TESTS + 1 and len({repr(out) for _, out in cases[1:]}) >= 2:
+        # An identity answer (`return s`) must fail too.
+        if (len(cases) == _N_TESTS + 1 and len({repr(out) for _, out in cases[1:]}) >= 2
+                and (len(d.args) > 1 or any(repr(out) != repr(a[0]) for a, out in cases[1:]))):
             break
     else:  # pragma: no cover - a template bug, caught by the suite tests
         raise RuntimeError(f"template {template!r} cannot draw {_N_TESTS + 1} discriminative cases for {d.key}")

@@ -16,7 +16,13 @@ from typing import Any
 import torch
 
 from autoresearch.errors import AutoresearchError, CheckpointError
-from autoresearch.harness.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from autoresearch.harness.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from autoresearch.harness.config import to_dict
 from autoresearch.harness.data import TrainStream, load_token_data, val_windows
 from autoresearch.harness.metrics import Throughput, gpu_peak_flops, is_diverged, mfu, peak_memory_bytes

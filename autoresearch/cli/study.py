@@ -1,0 +1,295 @@
+"""`autoresearch study ...`: run, resume, watch and report studies (baseline + ideas over seeds -> verdicts).
+
+    autoresearch study run FILE|quickstart [--workers N] [--root studies] [--registry experiments]
+    autoresearch study resume NAME [--retry-crashed]
+    autoresearch study status NAME [--watch]
+    autoresearch study report NAME
+    autoresearch study accept-baseline NAME [--value X]
+    autoresearch study list
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from autoresearch.errors import StudyError
+
+__all__ = ["register", "builtin_study"]
+
+# piped output (CI logs, `| tee`) gets a wide console so the verdict table stays one line per idea
+console = Console(highlight=False) if sys.stdout.isatty() else Console(highlight=False, width=160)
+_STYLE = {"KEEP": "bold green", "DISCARD": "bold red", "RETEST": "yellow", "CRASH": "bold magenta"}
+
+
+def builtin_study(name: str) -> Path | None:
+    """Path of a study file shipped in the package (`quickstart` = lm_quickstart), or None."""
+    base = resources.files("autoresearch") / "studies"
+    for cand in (name, f"{name}.yaml", f"lm_{name}.yaml"):
+        p = base / cand
+        if p.is_file() and cand.endswith(".yaml"):
+            return Path(str(p))
+    return None
+
+
+def _resolve_file(file: str) -> Path:
+    p = Path(file)
+    if p.is_file():
+        return p
+    builtin = builtin_study(file)
+    if builtin is not None:
+        return builtin
+    raise StudyError(f"study file {file!r} does not exist and is not a built-in study; give a path to a YAML file "
+                     f"or `quickstart`")
+
+
+def _f(x: Any, spec: str = "+.4f") -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else format(float(x), spec)
+
+
+def _p(p: Any) -> str:
+    if p is None or (isinstance(p, float) and not math.isfinite(p)):
+        return "-"
+    return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
+
+
+# --- live output ------------------------------------------------------------------------------------------------
+
+
+class _Printer:
+    """Turns runner events into one line each (log-friendly; no cursor tricks)."""
+
+    def __init__(self, metric: str, quiet: bool = False) -> None:
+        self.metric = metric
+        self.quiet = quiet
+        self.t0 = time.perf_counter()
+
+    def __call__(self, kind: str, d: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        t = f"[dim]{time.perf_counter() - self.t0:6.1f}s[/dim]"
+        if kind == "start":
+            console.print(f"{t} study [bold]{d['name']}[/bold] -> {d['dir']} ({d['workers']} workers)")
+        elif kind == "stage":
+            console.print(f"{t} [bold cyan]stage {d['stage']}[/bold cyan]")
+        elif kind == "batch":
+            console.print(f"{t} running {len(d['trials'])} trials on {d['workers']} workers")
+        elif kind == "trial_done":
+            ok = d["status"] == "ok"
+            mark = "[green]ok[/green]" if ok else f"[red]{d['status']}[/red]"
+            val = f"{self.metric} {_f(d.get('metric'), '.4f')}" if ok else (d.get("error") or "")[:100]
+            delta = f"  Δ {_f(d.get('delta'))}" if d.get("delta") is not None else ""
+            retry = f"  ({d['attempts']} attempts)" if d.get("attempts", 1) > 1 else ""
+            console.print(f"{t} [{d['done']:>2}/{d['total']}] {d['trial']:<24} {mark} {val}{delta}  "
+                          f"{d.get('train_wall_s', 0):.1f}s{retry}")
+        elif kind == "checks":
+            console.print(f"{t} checks: " + ", ".join(f"{c['name']} {c['status']}" for c in d["checks"]))
+        elif kind == "baseline":
+            rec = "no recorded value" if d["recorded"] is None else f"recorded {d['recorded']:.4f} ({100 * d['rel']:.1f}% off)"
+            console.print(f"{t} baseline reproduced: mean {self.metric} {d['mean']:.4f} over {len(d['values'])} seeds; "
+                          f"{rec}")
+        elif kind == "regression":
+            console.print(f"{t} baseline-path regression: {d['steps']}-step trace {d['result']} bit for bit")
+        elif kind == "verdicts":
+            if d["retest"]:
+                console.print(f"{t} round {d['round']}: RETEST {', '.join(d['retest'])} (adding seeds)")
+        elif kind == "report":
+            console.print(f"{t} report: {d['html']}")
+
+
+def _verdict_table(verdicts: list[Any], metric: str) -> Table:
+    conf = f"{100 * verdicts[0].conf:.4g}% CI" if verdicts else "CI"
+    table = Table(title="Verdicts", title_justify="left")
+    for col in ("idea", "verdict", "Δ (>0 better)", conf, "p", "n", f"idea {metric}", f"baseline {metric}", "reason"):
+        table.add_column(col)
+    for v in verdicts:
+        table.add_row(v.idea, f"[{_STYLE.get(v.verdict, '')}]{v.verdict}[/]", _f(v.mean), f"[{_f(v.lo)}, {_f(v.hi)}]",
+                      _p(v.p), str(v.n), _f(v.idea_mean, ".4f"), _f(v.baseline_mean, ".4f"), v.short_reason)
+    return table
+
+
+def _summary(result: Any) -> None:
+    console.print(_verdict_table(result.verdicts, result.metric))
+    console.print(result.rule)
+    counts: dict[str, int] = {}
+    for v in result.verdicts:
+        counts[v.verdict] = counts.get(v.verdict, 0) + 1
+    console.print(f"study: {result.name}")
+    console.print("verdicts: " + ", ".join(f"{k} {n}" for k, n in counts.items()))
+    console.print(f"trials: {result.trials}")
+    console.print(f"wall_s: {result.wall_s:.1f}")
+    console.print(f"idea_log: {result.study_dir / 'idea_log.md'}")
+    if result.report_html:
+        console.print(f"report: {result.report_html}")
+
+
+def _run(resolved: Any, sdir: Path, registry: str | None, workers: int | None, quiet: bool, retry: bool) -> None:
+    from autoresearch.research.runner import DEFAULT_REGISTRY, StudyRunner
+    from autoresearch.research.state import StudyState
+
+    state = StudyState.load(sdir / "state.json")
+    reg = registry or state.data.get("registry") or DEFAULT_REGISTRY
+    with state.lock:
+        state.data["registry"] = str(Path(reg).resolve())
+        state.save()
+    runner = StudyRunner(resolved, sdir, registry=reg, workers=workers, emit=_Printer(resolved.study.metric.name, quiet),
+                         retry_crashed=retry)
+    _summary(runner.run())
+
+
+# --- verbs ------------------------------------------------------------------------------------------------------
+
+
+def register(app: typer.Typer) -> None:
+    study = typer.Typer(help="Studies: baseline + ideas over seeds -> statistics, verdicts, idea log and report.",
+                        no_args_is_help=True)
+    app.add_typer(study, name="study")
+
+    root_opt = typer.Option("studies", "--root", help="folder holding study folders")
+    workers_opt = typer.Option(None, "--workers", "-j", help="parallel trials (default: cores // threads per trial)")
+    registry_opt = typer.Option(None, "--registry", help="experiment registry root (default: experiments)")
+
+    @study.command("run")
+    def run_cmd(
+        file: str = typer.Argument(..., help="study YAML file, or a built-in study: quickstart"),
+        workers: int | None = workers_opt,
+        root: str = root_opt,
+        registry: str | None = registry_opt,
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
+    ) -> None:
+        """Start a study (or continue it, if one with the same name and definition exists)."""
+        from autoresearch.research.runner import prepare_study
+
+        resolved, sdir = prepare_study(_resolve_file(file), root)
+        _run(resolved, sdir, registry, workers, quiet, retry=False)
+
+    @study.command("resume")
+    def resume_cmd(
+        name: str = typer.Argument(..., help="study name (its folder under --root)"),
+        workers: int | None = workers_opt,
+        root: str = root_opt,
+        registry: str | None = registry_opt,
+        retry_crashed: bool = typer.Option(False, "--retry-crashed", help="run crashed trials again (new attempt)"),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
+    ) -> None:
+        """Continue a study after an interruption; finished trials are never re-run."""
+        from autoresearch.research.runner import open_study
+
+        resolved, sdir = open_study(name, root)
+        _run(resolved, sdir, registry, workers, quiet, retry=retry_crashed)
+
+    @study.command("status")
+    def status_cmd(
+        name: str = typer.Argument(..., help="study name"),
+        root: str = root_opt,
+        watch: bool = typer.Option(False, "--watch", "-w", help="refresh until the study is done (Ctrl-C to stop)"),
+        interval: float = typer.Option(2.0, "--interval", help="seconds between refreshes with --watch"),
+    ) -> None:
+        """Table of arms: seeds done/planned, running trials, mean, Δ, CI, p, verdict."""
+        from rich.live import Live
+
+        sdir = Path(root) / name
+        if not (sdir / "state.json").exists():
+            raise StudyError(f"no study {name!r} under {root}/; start one with `autoresearch study run FILE`")
+        if not watch:
+            console.print(_status_table(sdir))
+            return
+        with Live(_status_table(sdir), console=console, refresh_per_second=4) as live:
+            while True:
+                time.sleep(interval)
+                table = _status_table(sdir)
+                live.update(table)
+                if table.caption and "done" in str(table.caption):
+                    break
+
+    @study.command("report")
+    def report_cmd(name: str = typer.Argument(..., help="study name"), root: str = root_opt) -> None:
+        """(Re)write idea_log.md, report.md and report.html from the study's state."""
+        from autoresearch.research.idea_log import write_idea_log
+        from autoresearch.research.ledger import Ledger
+        from autoresearch.research.report import write_report
+        from autoresearch.research.runner import open_study
+        from autoresearch.research.state import StudyState
+
+        resolved, sdir = open_study(name, root)
+        state = StudyState.load(sdir / "state.json")
+        if not state.data.get("verdicts"):
+            raise StudyError(f"study {name!r} has no verdicts yet (stage {state.data['stage']}); "
+                             f"`autoresearch study resume {name}` first")
+        log = write_idea_log(sdir, resolved, state)
+        md, html = write_report(sdir, resolved, state, Ledger(sdir, resolved.study.metric.name))
+        console.print(f"idea_log: {log}\nreport_md: {md}\nreport: {html}")
+
+    @study.command("accept-baseline")
+    def accept_cmd(
+        name: str = typer.Argument(..., help="study name"),
+        value: float | None = typer.Option(None, "--value", help="accept this value instead of the measured mean"),
+        root: str = root_opt,
+    ) -> None:
+        """Accept the measured baseline mean as the recorded baseline of a study that stopped on reproduction."""
+        from autoresearch.research.runner import accept_baseline
+
+        acc = accept_baseline(name, root, value)
+        console.print(f"accepted baseline {acc['value']:.6f} for study {name} (was {acc['previous']}); "
+                      f"continue with `autoresearch study resume {name}`")
+
+    @study.command("list")
+    def list_cmd(root: str = root_opt) -> None:
+        """Studies under --root with their stage."""
+        from autoresearch.research.state import StudyState, is_running
+
+        table = Table("study", "stage", "trials", "done", "running")
+        for st in sorted(Path(root).glob("*/state.json")):
+            s = StudyState.load(st)
+            table.add_row(st.parent.name, s.data["stage"], str(len(s.data["trials"])), str(s.data.get("done")),
+                          str(is_running(st.parent)))
+        console.print(table)
+
+
+def _status_table(sdir: Path) -> Table:
+    import yaml
+
+    from autoresearch.research.state import StudyState, is_running
+    from autoresearch.research.stats import summarize
+
+    state = StudyState.load(sdir / "state.json")
+    definition = yaml.safe_load((sdir / "study.yaml").read_text())
+    metric = definition["metric"]["name"]
+    direction = definition["resolved"]["direction"]
+    alpha = definition["decision"]["alpha"]
+    trials = state.data["trials"]
+    running = state.data.get("running", {}) if is_running(sdir) else {}
+    arms = list(definition["resolved"]["arms"])
+    base = {t["index"]: t["metric"] for t in trials.values() if t.get("arm") == "baseline" and t.get("status") == "ok"}
+    table = Table(title=f"study {state.data['name']} — stage {state.data['stage']}", title_justify="left")
+    for col in ("arm", "done", "planned", "running", "crashed", f"mean {metric}", "Δ (>0 better)", "CI", "p", "verdict"):
+        table.add_column(col)
+    for arm in arms:
+        mine = [t for t in trials.values() if t.get("arm") == arm]
+        ok = [t for t in mine if t.get("status") == "ok"]
+        bad = len(mine) - len(ok)
+        planned = state.data["planned"].get(arm, "-") if arm != "baseline" else max(state.data["planned"].values(),
+                                                                                    default="-")
+        run_n = sum(1 for tid in running if tid.rsplit("-s", 1)[0] == arm)
+        mean = sum(t["metric"] for t in ok) / len(ok) if ok else None
+        v = state.data["verdicts"].get(arm, {})
+        d_mean = d_ci = d_p = "-"
+        if arm != "baseline":
+            pairs = [(t["metric"], base[t["index"]]) for t in ok if t.get("index") in base]
+            if len(pairs) >= 2:
+                s = summarize([a for a, _ in pairs], [b for _, b in pairs], direction, conf=v.get("conf") or 1 - alpha)
+                d_mean, d_ci, d_p = _f(s.mean), f"[{_f(s.lo)}, {_f(s.hi)}]", _p(s.p)
+        verdict = v.get("verdict", "…" if arm != "baseline" else "")
+        table.add_row(arm, str(len(ok)), str(planned), str(run_n), str(bad), _f(mean, ".4f"), d_mean, d_ci, d_p,
+                      f"[{_STYLE.get(verdict, '')}]{verdict}[/]" if verdict in _STYLE else verdict)
+    live = "running" if is_running(sdir) else ("done" if state.data.get("done") else "stopped (resume to continue)")
+    table.caption = f"{live} · wall {state.wall_seconds():.0f}s · {len(trials)} trials recorded"
+    return table

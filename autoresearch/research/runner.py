@@ -1,0 +1,557 @@
+"""The study pipeline: checks -> baseline reproduction -> baseline-path regression -> ideas × seeds -> verdicts ->
+report, each stage persisted in `state.json` and resumable after `kill -9` (issue 4 §3, §5).
+
+Layout of `studies/<name>/`:
+    study.yaml          the resolved study (decision rule included), written before any trial runs
+    state.json          stages, finished trials, planned seeds, latest verdicts (atomic rewrites)
+    ledger.jsonl        append-only, every trial/verdict with every field; results.tsv the same in karpathy columns
+    trials/<id>/attempt-<k>/   spec.json, output.log, result.json of each subprocess attempt
+    regression_trace.json      the trace this study was checked against
+    idea_log.md, report.md, report.html, plots/
+
+Trials run in parallel (a thread per worker, each waiting on one subprocess). A finished trial is durable the moment
+its child writes `result.json`; the runner then appends it to the ledger (idempotent by key) and saves the state.
+On resume, a trial counts as finished if the state has it or an attempt folder holds a final result — so no finished
+trial is ever re-run — and everything else runs from scratch under a new attempt number.
+
+Scheduling: the short regression runs go into the same batch as the baseline seeds (they are independent and fill
+otherwise idle workers), but their verdict is only looked at after the baseline has been reproduced.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autoresearch.errors import StudyError
+from autoresearch.harness.atomic import atomic_write_yaml
+from autoresearch.research import regression as reg
+from autoresearch.research.ledger import Ledger
+from autoresearch.research.state import StudyState, now, runner_lock
+from autoresearch.research.study import BASELINE, ResolvedStudy, load_study, parse_study, resolve_study
+from autoresearch.research.trial import TrialInterrupted, TrialOutcome, TrialSpec, read_outcome, run_trial
+from autoresearch.research.verdicts import Verdict, decide, n_looks, rule_text
+
+__all__ = ["StudyRunner", "StudyResult", "prepare_study", "open_study", "default_workers", "accept_baseline",
+           "study_dir_for", "DEFAULT_STUDY_ROOT", "DEFAULT_REGISTRY"]
+
+DEFAULT_STUDY_ROOT = "studies"
+DEFAULT_REGISTRY = "experiments"
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+def default_workers(threads_per_trial: int = 1) -> int:
+    """Parallel trials that fit the machine: usable cores // threads per trial (at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    return max(1, cores // max(1, threads_per_trial))
+
+
+def study_dir_for(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> Path:
+    return Path(root) / name
+
+
+@dataclass
+class StudyResult:
+    """What a finished study hands back to the CLI."""
+
+    name: str
+    study_dir: Path
+    verdicts: list[Verdict]
+    rule: str
+    metric: str
+    wall_s: float
+    trials: int
+    report_md: Path | None
+    report_html: Path | None
+
+
+# --- opening studies ----------------------------------------------------------------------------------------------
+
+
+def prepare_study(path: str | Path, root: str | Path = DEFAULT_STUDY_ROOT) -> tuple[ResolvedStudy, Path]:
+    """Load + resolve a study file and create (or re-open, if identical) its folder with study.yaml and state."""
+    resolved = resolve_study(load_study(path))
+    sdir = study_dir_for(resolved.name, root)
+    state_path = sdir / "state.json"
+    if state_path.exists():
+        old = StudyState.load(state_path)
+        if old.data["definition_hash"] != resolved.definition_hash:
+            raise StudyError(f"study {resolved.name!r} already exists in {sdir} with a different definition; resume "
+                             f"it with `autoresearch study resume {resolved.name}`, or give the edited study a new "
+                             f"`name:`")
+        return resolved, sdir
+    sdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_yaml(sdir / "study.yaml", resolved.definition)
+    StudyState.create(state_path, resolved.name, resolved.definition_hash)
+    return resolved, sdir
+
+
+def open_study(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> tuple[ResolvedStudy, Path]:
+    """Re-open an existing study from its resolved study.yaml (the original file may have changed since)."""
+    sdir = study_dir_for(name, root)
+    path = sdir / "study.yaml"
+    if not path.exists():
+        have = sorted(p.parent.name for p in Path(root).glob("*/study.yaml")) if Path(root).is_dir() else []
+        raise StudyError(f"no study {name!r} under {root}/ (have: {', '.join(have) or 'none'}); start one with "
+                         f"`autoresearch study run FILE`")
+    data = yaml.safe_load(path.read_text())
+    data.pop("resolved", None)
+    resolved = resolve_study(parse_study(data, source=str(path)))
+    return resolved, sdir
+
+
+def accept_baseline(name: str, root: str | Path = DEFAULT_STUDY_ROOT, value: float | None = None) -> dict[str, Any]:
+    """Accept the measured baseline mean (or `value`) as the study's recorded baseline; `resume` then continues."""
+    sdir = study_dir_for(name, root)
+    state = StudyState.load(sdir / "state.json")
+    measured = state.data["baseline"].get("measured")
+    if value is None and measured is None:
+        raise StudyError(f"study {name!r} has no measured baseline yet; run or resume it first "
+                         f"(`autoresearch study resume {name}`)")
+    chosen = float(measured if value is None else value)
+    with state.lock:
+        state.data["baseline"]["accepted"] = {"value": chosen, "at": now(), "previous": state.data["baseline"].get(
+            "recorded"), "values": state.data["baseline"].get("values")}
+        state.data["stages"].pop("baseline", None)
+        state.save()
+    return state.data["baseline"]["accepted"]
+
+
+def _git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return ""
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def _environment(workers: int) -> dict[str, Any]:
+    import platform
+
+    env = {**reg.fingerprint(), "platform": platform.platform(), "cores": default_workers(1), "workers": workers,
+           "commit": _git_commit()}
+    try:
+        mem = next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+        env["memory_gb"] = round(int(mem.split()[1]) / 1024**2, 1)
+    except (OSError, StopIteration, ValueError):
+        pass
+    return env
+
+
+# --- the runner ---------------------------------------------------------------------------------------------------
+
+
+class StudyRunner:
+    """Drives one study through its stages; safe to construct again on the same folder to resume."""
+
+    def __init__(
+        self,
+        resolved: ResolvedStudy,
+        study_dir: str | Path,
+        *,
+        registry: str | Path = DEFAULT_REGISTRY,
+        workers: int | None = None,
+        emit: Emit | None = None,
+        retry_crashed: bool = False,
+    ) -> None:
+        self.r = resolved
+        self.s = resolved.study
+        self.dir = Path(study_dir)
+        self.registry = Path(registry).resolve()
+        self.workers = workers or self.s.resources.workers or default_workers(self.s.resources.threads_per_trial)
+        self.emit: Emit = emit or (lambda kind, data: None)
+        self.retry_crashed = retry_crashed
+        self.state = StudyState.load(self.dir / "state.json")
+        self.ledger = Ledger(self.dir, self.s.metric.name)
+        self.stop = threading.Event()
+        self.commit = ""
+        self._total = 0
+        self._done = 0
+
+    # --- entry point ---
+
+    def run(self) -> StudyResult:
+        with runner_lock(self.dir):
+            self.commit = _git_commit()
+            with self.state.lock:
+                if not self.state.data.get("environment"):
+                    self.state.data["environment"] = _environment(self.workers)
+                self.state.data["commit"] = self.state.data.get("commit") or self.commit
+            self.state.start_run(self.workers)
+            self.emit("start", {"name": self.r.name, "workers": self.workers, "dir": str(self.dir)})
+            try:
+                self._pipeline()
+            finally:
+                self.stop.set()
+                self.state.end_run()
+        return self.result()
+
+    def _pipeline(self) -> None:
+        if self.s.checks and not self.state.stage_done("checks"):
+            self._stage_checks()
+        if not self.state.stage_done("baseline") or (self.s.regression.enabled and not self.state.stage_done(
+                "regression")):
+            self._stage_baseline()
+        if self.s.regression.enabled and not self.state.stage_done("regression"):
+            self._stage_regression()
+        if not self.state.stage_done("trials"):
+            self._stage_trials()
+        if not self.state.stage_done("report"):
+            self._stage_report()
+        with self.state.lock:
+            self.state.data["done"] = True
+            self.state.save()
+
+    # --- stages ---
+
+    def _stage_checks(self) -> None:
+        self.emit("stage", {"stage": "checks"})
+        gen = self._generation("checks")
+        tid = f"checks-g{gen}"
+        spec = self._spec(tid, "checks", None, "checks", self.r.arms[BASELINE])
+        out = self._run_one(spec, record=False)
+        if out is None:
+            return
+        self._ledger_misc("checks", out, f"integration checks: {self._checks_summary(out)}")
+        failed = [c for c in out.checks if c.get("status") != "pass"]
+        if not out.ok or failed:
+            detail = out.error or "; ".join(f"{c['name']}: {c.get('detail', '')}" for c in failed)
+            self.state.set_stage("checks", "failed", error=detail)
+            self._bump("checks")
+            raise StudyError(f"integration checks failed for study {self.r.name!r} ({detail}); fix the testbed, then "
+                             f"`autoresearch study resume {self.r.name}`")
+        self.state.set_stage("checks", "done", checks=out.checks, seconds=round(out.wall_s, 2))
+        self.emit("checks", {"checks": out.checks})
+
+    def _stage_baseline(self) -> None:
+        self.emit("stage", {"stage": "baseline"})
+        n0 = self.s.seeds.initial
+        keys = [(BASELINE, i) for i in range(n0)]
+        extra = self._regression_specs() if self.s.regression.enabled and not self.state.stage_done("regression") else []
+        self._run_batch(keys, extra)
+        if self.state.stage_done("baseline"):
+            return
+        values = []
+        for i in range(n0):
+            rec = self.state.trial(self._tid(BASELINE, i)) or {}
+            if rec.get("status") != "ok":
+                self.state.set_stage("baseline", "failed", error=rec.get("error", "missing"))
+                raise StudyError(f"baseline trial {self._tid(BASELINE, i)} {rec.get('status', 'missing')}: "
+                                 f"{rec.get('error', '')}; fix the baseline, then `autoresearch study resume "
+                                 f"{self.r.name} --retry-crashed`")
+            values.append(float(rec["metric"]))
+        mean = sum(values) / len(values)
+        b = self.state.data["baseline"]
+        accepted = b.get("accepted")
+        recorded = accepted["value"] if accepted else self.s.baseline.value
+        with self.state.lock:
+            b.update({"measured": mean, "values": values, "recorded": self.s.baseline.value})
+            self.state.save()
+        if recorded is None:
+            self.state.set_stage("baseline", "done", mean=mean, note="no recorded value; measured value recorded")
+            self.emit("baseline", {"mean": mean, "values": values, "recorded": None})
+            return
+        tol = self.s.baseline.tolerance
+        rel = abs(mean - recorded) / max(abs(recorded), 1e-12)
+        if rel > tol:
+            self.state.set_stage("baseline", "failed", mean=mean, recorded=recorded, rel=rel)
+            src = f" from {self.s.baseline.source!r}" if self.s.baseline.source else ""
+            vals = ", ".join(f"{v:.4f}" for v in values)
+            raise StudyError(
+                f"baseline not reproduced: {self.s.metric.name} mean {mean:.4f} over {len(values)} seeds ({vals}) is "
+                f"{100 * rel:.1f}% from the recorded {recorded:.4f}{src}, tolerance {100 * tol:g}% "
+                f"[{recorded * (1 - tol):.4f}, {recorded * (1 + tol):.4f}]; if the new value is right run "
+                f"`autoresearch study accept-baseline {self.r.name}` then `autoresearch study resume {self.r.name}`, "
+                f"else fix the setup")
+        self.state.set_stage("baseline", "done", mean=mean, recorded=recorded, rel=rel)
+        self.emit("baseline", {"mean": mean, "values": values, "recorded": recorded, "rel": rel})
+
+    def _regression_plan(self) -> dict[str, Any]:
+        """Decide once (persisted) whether this study records a new trace or compares with a stored one."""
+        with self.state.lock:
+            plan = self.state.data["regression"]
+            if plan.get("gen") == self._generation("regression") and "runs" in plan:
+                return plan
+            fp = reg.fingerprint()
+            key = reg.trace_key(self.s.testbed, self.s.preset, self.r.regression_key_overrides, fp)
+            store = reg.trace_store(self.s.regression.store) / f"{key}.json"
+            runs = 1 if store.exists() else 2
+            gen = self._generation("regression")
+            plan.clear()
+            plan.update({"gen": gen, "key": key, "store": str(store), "runs": runs, "fingerprint": fp})
+            self.state.save()
+            return plan
+
+    def _regression_specs(self) -> list[TrialSpec]:
+        plan = self._regression_plan()
+        seed_ov = self.r.testbed.seed_overrides(self.s.seeds.base)
+        return [self._spec(f"regression-g{plan['gen']}-{k}", "regression", self.s.seeds.base, "train",
+                           {**self.r.regression_overrides, **seed_ov}) for k in range(1, plan["runs"] + 1)]
+
+    def _stage_regression(self) -> None:
+        self.emit("stage", {"stage": "regression"})
+        specs = self._regression_specs()
+        plan = self.state.data["regression"]
+        self._run_batch([], specs)
+        traces = []
+        for spec in specs:
+            rec = self.state.trial(spec.trial_id) or {}
+            if rec.get("status") != "ok":
+                self._fail_regression(f"regression run {spec.trial_id} {rec.get('status', 'missing')}: "
+                                      f"{rec.get('error', '')}")
+            traces.append(reg.read_trace(rec["exp"]))
+        store = Path(plan["store"])
+        meta = {"study": self.r.name, "testbed": self.s.testbed, "preset": self.s.preset,
+                "overrides": self.r.regression_key_overrides, "fingerprint": plan["fingerprint"], "key": plan["key"]}
+        stored = reg.load_trace(store)
+        if stored is None:
+            diff = reg.first_difference(traces[0], traces[1]) if len(traces) > 1 else None
+            if diff:
+                self._fail_regression(f"the short baseline run is not deterministic — two identical runs differ, "
+                                      f"{diff}; make CPU training deterministic (fixed threads, seeded data order)")
+            reg.save_trace(store, traces[0], {**meta, "exp": self.state.trial(specs[0].trial_id)["exp"]})
+            stored = reg.load_trace(store)
+            verdict = "recorded"
+        else:
+            for spec, trace in zip(specs, traces):
+                diff = reg.first_difference(stored[0], trace)
+                if diff:
+                    self._fail_regression(
+                        f"with every idea flag off the baseline no longer reproduces the trace recorded "
+                        f"{stored[1].get('recorded_at', '?')} by study {stored[1].get('study', '?')!r} ({store}): "
+                        f"{diff}; an 'off' flag changed the baseline code path (or training is not deterministic) — "
+                        f"fix it, or if the change is intended delete {store} and `autoresearch study resume "
+                        f"{self.r.name}`")
+            verdict = "reproduced"
+        assert stored is not None
+        reg.save_trace(self.dir / "regression_trace.json", stored[0], {**stored[1], "result": verdict})
+        self.state.set_stage("regression", "done", result=verdict, steps=len(stored[0].steps), store=str(store))
+        self.emit("regression", {"result": verdict, "steps": len(stored[0].steps), "store": str(store)})
+
+    def _fail_regression(self, msg: str) -> None:
+        self.state.set_stage("regression", "failed", error=msg)
+        self._bump("regression")
+        raise StudyError(f"baseline-path regression failed for study {self.r.name!r}: {msg}")
+
+    def _stage_trials(self) -> None:
+        self.emit("stage", {"stage": "trials"})
+        arms = self.r.idea_names
+        seeds = self.s.seeds
+        looks = n_looks(seeds.initial, seeds.max, seeds.step)
+        planned = self.state.data["planned"]
+        with self.state.lock:
+            for arm in arms:
+                planned.setdefault(arm, seeds.initial)
+            self.state.save()
+        while True:
+            n_base = max(planned[a] for a in arms)
+            keys = [(BASELINE, i) for i in range(n_base)] + [(a, i) for a in arms for i in range(planned[a])]
+            self._run_batch(keys)
+            for i in range(n_base):
+                rec = self.state.trial(self._tid(BASELINE, i)) or {}
+                if rec.get("status") != "ok":
+                    raise StudyError(f"baseline trial {self._tid(BASELINE, i)} {rec.get('status', 'missing')}: "
+                                     f"{rec.get('error', '')}; every idea is paired with it — fix it, then "
+                                     f"`autoresearch study resume {self.r.name} --retry-crashed`")
+            verdicts = {a: self._decide(a, planned[a], looks) for a in arms}
+            rnd = self.state.data["round"]
+            for v in verdicts.values():
+                self.ledger.append({"key": f"verdict:{v.idea}:n{v.n}", "kind": "verdict", "arm": v.idea,
+                                    "round": rnd, "commit": self.commit, "at": now(), **v.to_dict()})
+            retest = [a for a, v in verdicts.items() if v.verdict == "RETEST"]
+            with self.state.lock:
+                self.state.data["verdicts"] = {a: v.to_dict() for a, v in verdicts.items()}
+                if retest:
+                    for a in retest:
+                        planned[a] = min(seeds.max, planned[a] + seeds.step)
+                    self.state.data["round"] = rnd + 1
+                self.state.save()
+            self.emit("verdicts", {"round": rnd, "verdicts": list(verdicts.values()), "retest": retest})
+            if not retest:
+                break
+        self.state.set_stage("trials", "done", rounds=self.state.data["round"] + 1)
+
+    def _decide(self, arm: str, n: int, looks: int) -> Verdict:
+        idea_vals, base_vals, error = [], [], ""
+        for i in range(n):
+            rec = self.state.trial(self._tid(arm, i)) or {}
+            if rec.get("status") != "ok":
+                error = error or f"{self._tid(arm, i)} {rec.get('status', 'missing')}: {rec.get('error', '')}"
+                continue
+            idea_vals.append(float(rec["metric"]))
+            base_vals.append(float(self.state.trial(self._tid(BASELINE, i))["metric"]))
+        return decide(arm, idea_vals, base_vals, direction=self.r.direction, rule=self.s.decision,
+                      max_seeds=self.s.seeds.max, looks=looks, error=error)
+
+    def _stage_report(self) -> None:
+        self.emit("stage", {"stage": "report"})
+        from autoresearch.research.idea_log import write_idea_log
+        from autoresearch.research.report import write_report
+
+        write_idea_log(self.dir, self.r, self.state)
+        md, html = write_report(self.dir, self.r, self.state, self.ledger)
+        self.state.set_stage("report", "done", markdown=str(md), html=str(html))
+        self.emit("report", {"markdown": str(md), "html": str(html)})
+
+    # --- results ---
+
+    def verdicts(self) -> list[Verdict]:
+        return [Verdict.from_dict(self.state.data["verdicts"][a]) for a in self.r.idea_names
+                if a in self.state.data["verdicts"]]
+
+    def rule(self) -> str:
+        sp = self.s.seeds
+        return rule_text(self.s.decision, metric=self.s.metric.name, direction=self.r.direction, initial=sp.initial,
+                         max_seeds=sp.max, step=sp.step)
+
+    def result(self) -> StudyResult:
+        rep = self.state.data["stages"].get("report", {})
+        return StudyResult(self.r.name, self.dir, self.verdicts(), self.rule(), self.s.metric.name,
+                           self.state.wall_seconds(), len(self.state.data["trials"]),
+                           Path(rep["markdown"]) if rep.get("markdown") else None,
+                           Path(rep["html"]) if rep.get("html") else None)
+
+    # --- trials ---
+
+    def _tid(self, arm: str, index: int) -> str:
+        return f"{arm}-s{self.r.seed(arm, index)}"
+
+    def _generation(self, what: str) -> int:
+        """Generation of a re-runnable stage (checks, regression): bumped by a failure so resume runs it anew."""
+        return int(self.state.data.get("generations", {}).get(what, 1))
+
+    def _bump(self, what: str) -> None:
+        with self.state.lock:
+            gens = self.state.data.setdefault("generations", {})
+            gens[what] = gens.get(what, 1) + 1
+            self.state.save()
+
+    def _spec(self, tid: str, arm: str, seed: int | None, kind: str, overrides: dict[str, Any]) -> TrialSpec:
+        res = self.s.resources
+        return TrialSpec(study=self.r.name, trial_id=tid, arm=arm, seed=seed, kind=kind, testbed=self.s.testbed,
+                         preset=self.s.preset, overrides=dict(overrides), registry=str(self.registry),
+                         threads=res.threads_per_trial, timeout_s=res.timeout_s, retries=res.retries)
+
+    def _arm_spec(self, arm: str, index: int) -> TrialSpec:
+        return self._spec(self._tid(arm, index), arm, self.r.seed(arm, index), "train",
+                          self.r.trial_overrides(arm, index))
+
+    def _finished(self, tid: str) -> bool:
+        rec = self.state.trial(tid)
+        if rec is not None and (rec.get("status") == "ok" or not self.retry_crashed
+                                or rec.get("run") == len(self.state.data["runs"])):
+            return True
+        if rec is None:
+            out = read_outcome(self.dir / "trials" / tid)
+            if out is not None:  # finished after the last state save: adopt, do not re-run
+                self._record(out, adopted=True)
+                return True
+        return False
+
+    def _run_batch(self, keys: list[tuple[str, int]], extra: list[TrialSpec] | None = None) -> None:
+        specs = [self._arm_spec(arm, i) for arm, i in keys] + list(extra or [])
+        seen: set[str] = set()
+        todo = []
+        for spec in specs:
+            if spec.trial_id in seen or self._finished(spec.trial_id):
+                continue
+            seen.add(spec.trial_id)
+            todo.append(spec)
+        if not todo:
+            return
+        self._total = len(todo)
+        self._done = 0
+        self.emit("batch", {"trials": [s.trial_id for s in todo], "workers": self.workers})
+        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(todo)), thread_name_prefix="trial")
+        futures = [pool.submit(self._run_one, spec) for spec in todo]
+        try:
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in done:
+                f.result()
+        except BaseException:
+            self.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+    def _run_one(self, spec: TrialSpec, record: bool = True) -> TrialOutcome | None:
+        if self.stop.is_set():
+            return None
+        self.state.mark_running(spec.trial_id, True)
+        self.emit("trial_start", {"trial": spec.trial_id})
+        try:
+            out = run_trial(spec, self.dir / "trials" / spec.trial_id, stop=self.stop)
+        except TrialInterrupted:
+            return None
+        if record:
+            self._record(out)
+        else:
+            self.state.mark_running(spec.trial_id, False)
+        return out
+
+    def _record(self, out: TrialOutcome, adopted: bool = False) -> None:
+        metric = out.metrics.get(self.s.metric.name) if out.ok else None
+        status = out.status
+        error = out.error
+        if out.ok and (metric is None or not math.isfinite(float(metric))):
+            status, error = "crashed", f"metric {self.s.metric.name!r} missing or not finite in the results"
+            metric = None
+        index = self._index(out)
+        delta = None
+        if metric is not None and out.arm not in (BASELINE, "regression") and index is not None:
+            base = self.state.trial(self._tid(BASELINE, index)) or {}
+            if base.get("status") == "ok":
+                d = float(metric) - float(base["metric"])
+                delta = d if self.r.direction == "higher" else -d
+        rec = {"trial": out.trial_id, "arm": out.arm, "seed": out.seed, "index": index, "status": status,
+               "metric": metric, "metrics": out.metrics, "exp": out.exp, "error": error, "attempts": out.attempts,
+               "attempt": out.attempt, "train_wall_s": round(out.train_wall_s, 3), "wall_s": round(out.wall_s, 3),
+               "memory_gb": round(out.memory_gb, 3), "infra": out.infra, "finished_at": now(), "adopted": adopted,
+               "run": len(self.state.data["runs"])}
+        kind = "regression" if out.arm == "regression" else "trial"
+        desc = ("short deterministic baseline run (regression check)" if kind == "regression"
+                else self.r.description(out.arm))
+        self.ledger.append({"key": f"trial:{out.trial_id}:a{out.attempt}", "kind": kind, "study": self.r.name,
+                            "commit": self.commit, "description": desc, "delta": delta, **rec})
+        self.state.record_trial(out.trial_id, rec)
+        self._done += 1
+        self.emit("trial_done", {**rec, "delta": delta, "done": self._done, "total": self._total})
+
+    def _index(self, out: TrialOutcome) -> int | None:
+        if out.seed is None or out.arm == "regression":
+            return None
+        offset = self.s.seeds.base
+        if self.s.control is not None and out.arm == self.s.control.name:
+            offset += self.s.control.seed_offset
+        return int(out.seed) - offset
+
+    def _ledger_misc(self, kind: str, out: TrialOutcome, description: str) -> None:
+        self.ledger.append({"key": f"{kind}:{out.trial_id}:a{out.attempt}", "kind": kind, "study": self.r.name,
+                            "arm": kind, "trial": out.trial_id, "commit": self.commit, "description": description,
+                            "status": out.status if out.ok else "crashed", "error": out.error, "checks": out.checks,
+                            "wall_s": round(out.wall_s, 3), "at": now()})
+
+    @staticmethod
+    def _checks_summary(out: TrialOutcome) -> str:
+        if not out.ok:
+            return f"crashed ({out.error})"
+        passed = sum(c.get("status") == "pass" for c in out.checks)
+        return f"{passed}/{len(out.checks)} passed"
+

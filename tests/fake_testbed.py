@@ -1,0 +1,123 @@
+"""A fake testbed for research-layer tests: a metric = base + effect(idea flags) + seed noise, in milliseconds.
+
+It follows the Testbed contract exactly (typed config, presets, overrides, experiment folder with config.yaml,
+log.jsonl, results.yaml) so the study pipeline runs end to end without torch. Flags exercise every path:
+`model.boost`/`model.hurt` shift the metric, `model.crash` raises, `model.nan` diverges, `model.infra_fail=N`
+SIGKILLs the trial process on its first N attempts (an infrastructure failure), `model.fail_check` fails an
+integration check, `model.noop` is an idea flag with no effect, and `train.step_seconds` makes trials slow.
+Env `FAKE_TESTBED_BUG_STEP=k` perturbs the baseline loss at step k by one ulp — a simulated code change that alters
+the baseline path, for the regression check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autoresearch.errors import ConfigError
+from autoresearch.harness.config import apply_overrides, param, to_dict
+from autoresearch.harness.registry import Experiment
+from autoresearch.testbeds.base import CheckResult, Testbed
+
+
+@dataclass
+class FakeModel:
+    boost: float = param(0.0, "idea: lowers val_loss by this much")
+    hurt: float = param(0.0, "idea: raises val_loss by this much")
+    noop: bool = param(False, "idea flag without effect")
+    crash: bool = param(False, "raise inside train()")
+    nan: bool = param(False, "diverge (NaN loss)")
+    infra_fail: int = param(0, "SIGKILL the trial process on its first N attempts")
+    fail_check: bool = param(False, "fail an integration check")
+
+
+@dataclass
+class FakeTrain:
+    seed: int = param(0, "seed")
+    train_tokens: int = param(20_000, "token budget")
+    max_seconds: float = param(0.0, "seconds budget (unused)")
+    log_every: int = param(5, "log every N steps")
+    step_seconds: float = param(0.0, "sleep per step (slow trials)")
+    noise: float = param(0.05, "seed noise shared by every arm with the same seed")
+    idio: float = param(0.01, "noise specific to (seed, arm)")
+
+    def __post_init__(self) -> None:
+        if self.train_tokens <= 0:
+            raise ConfigError(f"`train.train_tokens` must be > 0, got {self.train_tokens}; use 20000")
+
+
+@dataclass
+class FakeConfig:
+    model: FakeModel = param(FakeModel(), "model")
+    train: FakeTrain = param(FakeTrain(), "train")
+
+    @property
+    def tokens_per_step(self) -> int:
+        return 1000
+
+
+PRESETS = {"tiny": FakeConfig, "slow": lambda: FakeConfig(train=FakeTrain(step_seconds=0.02))}
+
+
+class FakeTestbed(Testbed):
+    name = "fake"
+    metrics = {"val_loss": "lower", "val_bpb": "lower", "accuracy": "higher"}
+
+    def make_config(self, preset: str, overrides: list[str] | dict[str, Any] | None = None) -> FakeConfig:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r} for testbed fake; choose one of {', '.join(PRESETS)}")
+        return apply_overrides(PRESETS[preset](), overrides or {})
+
+    def train(self, cfg: FakeConfig, exp: Experiment, *, resume: bool = False, progress: bool = False) -> dict:
+        m, t = cfg.model, cfg.train
+        attempt = int(os.environ.get("AUTORESEARCH_TRIAL_ATTEMPT", "1"))
+        if m.infra_fail >= attempt:
+            os.kill(os.getpid(), signal.SIGKILL)
+        exp.write_config(to_dict(cfg), {"seed": t.seed, "testbed": "fake"})
+        t0 = time.perf_counter()
+        if m.crash:
+            raise RuntimeError("fake crash: boom")
+        arm = hashlib.sha256(repr((m.boost, m.hurt, m.noop)).encode()).digest()
+        seed_rng = np.random.default_rng(t.seed)
+        arm_rng = np.random.default_rng([t.seed, int.from_bytes(arm[:4], "little")])
+        z_seed, z_arm = float(seed_rng.standard_normal()), float(arm_rng.standard_normal())
+        final = 3.0 - m.boost + m.hurt + t.noise * z_seed + t.idio * z_arm
+        steps = t.train_tokens // cfg.tokens_per_step
+        bug = int(os.environ.get("FAKE_TESTBED_BUG_STEP", "0"))
+        flags_off = (m.boost, m.hurt, m.noop) == (0.0, 0.0, False)
+        loss = math.nan
+        for step in range(1, steps + 1):
+            if t.step_seconds:
+                time.sleep(t.step_seconds)
+            loss = final + 2.0 * math.exp(-step / 10.0) + 0.01 * float(seed_rng.standard_normal())
+            if m.nan and step >= steps // 2:
+                loss = math.nan
+            if bug == step and flags_off:
+                loss = math.nextafter(loss, math.inf)
+            if step % t.log_every == 0 or step == 1:
+                exp.log({"step": step, "tokens": step * cfg.tokens_per_step, "loss": loss, "lr": 0.01,
+                         "elapsed_s": time.perf_counter() - t0})
+            if math.isnan(loss):
+                res = {"status": "diverged", "error": f"loss is NaN at step {step}", "steps": step}
+                exp.write_results(res)
+                return res
+        secs = time.perf_counter() - t0
+        res = {"status": "ok", "val_loss": final, "val_bpb": final / math.log(2) / 3.3,
+               "accuracy": 1.0 - final / 10.0, "steps": steps, "tokens": steps * cfg.tokens_per_step,
+               "train_seconds": secs, "wall_seconds": secs, "tokens_per_s": steps * 1000 / max(secs, 1e-9)}
+        exp.write_results(res)
+        return res
+
+    def checks(self, cfg: FakeConfig, out_dir: Path) -> list[CheckResult]:
+        out = [CheckResult("forward_pass", "pass", "ok"), CheckResult("short_training", "pass", "ok")]
+        out.append(CheckResult("evaluation_pipeline", "fail" if cfg.model.fail_check else "pass",
+                               "metric differs between runs" if cfg.model.fail_check else "ok"))
+        return out
