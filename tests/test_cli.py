@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -77,3 +78,40 @@ def test_check_exit_code_nonzero_on_failure(cache_dir, tmp_path):
 def test_list_flags():
     r = runner.invoke(app, ["train", "lm", "--list-flags"])
     assert r.exit_code == 0 and "model.n_layers" in r.output
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_matches_uninterrupted(cache_dir, tmp_path):
+    """A run SIGKILLed mid-training and resumed from the CLI reproduces an uninterrupted run's losses exactly."""
+    import json
+    import os
+    import signal
+    import time
+
+    args = [*_sets(cache_dir), "--set", "train.train_tokens=76800", "--set", "train.checkpoint_every=20", "--quiet"]
+    env = {**os.environ, "AUTORESEARCH_CACHE": str(cache_dir)}
+    full = subprocess.run([sys.executable, "-m", "autoresearch", "train", "lm", *args, "--root", str(tmp_path / "a")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert full.returncode == 0, full.stderr
+    root = tmp_path / "b"
+    proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "train", "lm", *args, "--root", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    manifest = root / "exp-001" / "checkpoints" / "manifest.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if manifest.exists() and json.loads(manifest.read_text())["checkpoints"][-1]["step"] >= 40:
+            break
+        time.sleep(0.01)
+    assert proc.poll() is None, "run finished before it could be killed; raise train_tokens"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    from autoresearch.harness.registry import open_experiment
+
+    killed = open_experiment("exp-001", root)
+    assert killed.read_results()["status"] == "running"  # kill -9 leaves no chance to write anything else
+    r = subprocess.run([sys.executable, "-m", "autoresearch", "train", "lm", "--resume", "exp-001", "--root", str(root),
+                        "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    a = [(x["step"], x["loss"]) for x in open_experiment("exp-001", tmp_path / "a").read_log()]
+    b = [(x["step"], x["loss"]) for x in killed.read_log()]
+    assert len(a) == 600 and a == b

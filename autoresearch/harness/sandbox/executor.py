@@ -510,7 +510,7 @@ class Executor:
         elif st.kill is not None:
             death = st.kill
         elif not st.ended:
-            death = _death_from_status(status, usage, cfg["cpu_s"])
+            death = _death_from_status(status, usage, cfg["cpu_s"], cfg["memory_bytes"])
         program = st.program
         if death is not None and st.phase == "program" and program is None:
             program = death
@@ -639,7 +639,7 @@ def _from_fields(f: list[str]) -> dict:
     }
 
 
-def _death_from_status(status: int, usage: object, cpu_limit: float) -> dict:
+def _death_from_status(status: int, usage: object, cpu_limit: float, memory_bytes: int) -> dict:
     """What an unreported end of the child means."""
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -647,9 +647,9 @@ def _death_from_status(status: int, usage: object, cpu_limit: float) -> dict:
         cpu = getattr(usage, "ru_utime", 0.0) + getattr(usage, "ru_stime", 0.0)
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= int(cpu_limit) + 1):
             return _phase("timeout", "Timeout", f"CPU time limit reached ({name})")
-        if sig == signal.SIGKILL:
-            # Not sent by us (that path is kill_reason) and not the CPU limit: the kernel's OOM killer.
-            return _phase("memory", "MemoryError", "killed by SIGKILL (out of memory)")
+        if sig == signal.SIGKILL and getattr(usage, "ru_maxrss", 0) * 1024 >= memory_bytes // 2:
+            # Not sent by us (that path is kill_reason), not the CPU limit, and big: the kernel's OOM killer.
+            return _phase("memory", "MemoryError", "killed by SIGKILL near the memory limit (out of memory)")
         hint = " (C stack overflow, e.g. from deep recursion)" if sig == signal.SIGSEGV else ""
         return _phase("error", "Crash", f"killed by {name}{hint}")
     code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else -1
