@@ -6,7 +6,8 @@ log.jsonl, results.yaml) so the study pipeline runs end to end without torch. Fl
 SIGKILLs the trial process on its first N attempts (an infrastructure failure), `model.fail_check` fails an
 integration check, `model.noop` is an idea flag with no effect, and `train.step_seconds` makes trials slow.
 Env `FAKE_TESTBED_BUG_STEP=k` perturbs the baseline loss at step k by one ulp — a simulated code change that alters
-the baseline path, for the regression check.
+the baseline path, for the regression check; `FAKE_TESTBED_NONDET=1` adds run-to-run noise (a non-deterministic
+run); `FAKE_TESTBED_FIXED=1` makes `model.crash` harmless (the user fixed the bug). Results carry `t_start`/`t_end` (epoch seconds) so tests can measure how many trials overlapped.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ class FakeTestbed(Testbed):
         if m.infra_fail >= attempt:
             os.kill(os.getpid(), signal.SIGKILL)
         exp.write_config(to_dict(cfg), {"seed": t.seed, "testbed": "fake"})
-        t0 = time.perf_counter()
-        if m.crash:
+        t0, t_start = time.perf_counter(), time.time()
+        if m.crash and not os.environ.get("FAKE_TESTBED_FIXED"):
             raise RuntimeError("fake crash: boom")
         arm = hashlib.sha256(repr((m.boost, m.hurt, m.noop)).encode()).digest()
         seed_rng = np.random.default_rng(t.seed)
@@ -102,6 +103,8 @@ class FakeTestbed(Testbed):
                 loss = math.nan
             if bug == step and flags_off:
                 loss = math.nextafter(loss, math.inf)
+            if os.environ.get("FAKE_TESTBED_NONDET") and step == 2:
+                loss += int.from_bytes(os.urandom(2), "little") * 1e-9
             if step % t.log_every == 0 or step == 1:
                 exp.log({"step": step, "tokens": step * cfg.tokens_per_step, "loss": loss, "lr": 0.01,
                          "elapsed_s": time.perf_counter() - t0})
@@ -112,7 +115,8 @@ class FakeTestbed(Testbed):
         secs = time.perf_counter() - t0
         res = {"status": "ok", "val_loss": final, "val_bpb": final / math.log(2) / 3.3,
                "accuracy": 1.0 - final / 10.0, "steps": steps, "tokens": steps * cfg.tokens_per_step,
-               "train_seconds": secs, "wall_seconds": secs, "tokens_per_s": steps * 1000 / max(secs, 1e-9)}
+               "train_seconds": secs, "wall_seconds": secs, "tokens_per_s": steps * 1000 / max(secs, 1e-9),
+               "t_start": t_start, "t_end": time.time()}
         exp.write_results(res)
         return res
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from autoresearch.errors import ConfigError
+from autoresearch.harness.code_tasks import CodeTask
 from autoresearch.testbeds.codegen.tasks import EOT_TEXT, make_suite, split_of, template_names, to_training_text
 
 # Runs each program in a fresh namespace with plain exec, in a child process (the sandbox replaces this later).
@@ -27,6 +28,11 @@ for prog in json.load(sys.stdin):
         out.append(type(e).__name__)
 sys.stdout.write(json.dumps(out))
 """
+
+
+def full_program(task: CodeTask, completion: str) -> str:
+    """What the sandbox runs for a job: the program, then each test snippet in the same globals."""
+    return task.program(completion) + "\n" + "".join(task.tests)
 
 
 def run_programs(programs: list[str]) -> list[str]:
@@ -59,7 +65,7 @@ def test_splits_are_parameter_disjoint(suites):
     assert all(split_of(eval(t.key)) == "heldout" for t in held)  # noqa: S307
     # Every template has behaviours in both splits: held-out measures new behaviours, not new templates.
     assert {t.template for t in train} == {t.template for t in held} == set(template_names())
-    families = {t.meta["family"] for t in held}
+    families = {t.family for t in held}
     assert families == {"arithmetic", "strings", "lists", "dicts", "loops", "conditionals"}
 
 
@@ -79,14 +85,17 @@ def test_heldout_behaviours_are_new_but_solvable_from_the_docstring(suites):
     assert not any((t.template, t.key) in trained for t in held)
 
 
-def test_prompt_shape(suites):
+def test_task_shape_is_the_harness_code_task(suites):
     for t in suites[0][:300]:
+        assert isinstance(t, CodeTask) and t.benchmark == "codegen-suite"
         assert t.prompt.startswith(f"def {t.entry_point}(") and t.prompt.endswith('    """\n')
-        assert ">>> " + t.entry_point + "(" in t.prompt
+        assert ">>> " + t.entry_point + "(" in t.prompt and t.description in t.prompt
         assert all(line.startswith("    ") for line in t.reference.splitlines())
         assert len(t.tests) == 4 and all(s.startswith(f"assert {t.entry_point}(") for s in t.tests)
         assert to_training_text(t) == t.prompt + t.reference + EOT_TEXT
-        assert t.program("X").startswith(t.prompt + "X")
+        assert t.program("X") == t.prompt + "X"  # a completion continues the prompt, as in HumanEval
+        job = t.job(t.reference)
+        assert job.program == t.prompt + t.reference and job.tests == t.tests
 
 
 def _mutant(body: str) -> str:
@@ -104,8 +113,8 @@ def test_references_pass_and_wrong_completions_fail(suites):
     programs = []
     for t in tasks:
         first_arg = t.prompt.split("(", 1)[1].split(":", 1)[0]
-        programs += [t.program(t.reference), t.program("    return None\n"), t.program(f"    return {first_arg}\n"),
-                     t.program(_mutant(t.reference)), t.program("    return (\n")]
+        programs += [full_program(t, c) for c in (t.reference, "    return None\n", f"    return {first_arg}\n",
+                                                  _mutant(t.reference), "    return (\n")]
     results = run_programs(programs)
     for i, t in enumerate(tasks):
         ref, none, ident, mutant, syntax = results[5 * i : 5 * i + 5]

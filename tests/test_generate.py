@@ -153,3 +153,15 @@ def test_model_sampler_shape_greedy_and_stop():
     cut = sampler.generate(["abc"], n=2, temperature=0.0, top_p=1.0, max_tokens=16, stop=[stop])
     assert cut[0] == [greedy[1][0][: greedy[1][0].find(stop)]] * 2
     assert sampler.tokens_per_s > 0
+
+
+def test_gpt_of_the_lm_testbed_generates_through_the_same_api():
+    lm = pytest.importorskip("autoresearch.testbeds.lm.model", reason="the LM testbed's GPT is not there yet")
+    from autoresearch.testbeds.lm.config import ModelConfig
+
+    torch.manual_seed(0)
+    gpt = lm.GPT(ModelConfig(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, seq_len=64), TOK.vocab_size)
+    cached = generate(gpt, PROMPTS, max_new_tokens=12)
+    assert cached.tokens == generate(gpt, PROMPTS, max_new_tokens=12, use_cache=False).tokens
+    out = ModelSampler(gpt, TOK).generate(["abc"], n=2, temperature=0.8, top_p=0.9, max_tokens=8, stop=["\n"])
+    assert len(out[0]) == 2 and all("\n" not in s for s in out[0])

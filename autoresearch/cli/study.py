@@ -132,16 +132,10 @@ def _summary(result: Any) -> None:
 
 
 def _run(resolved: Any, sdir: Path, registry: str | None, workers: int | None, quiet: bool, retry: bool) -> None:
-    from autoresearch.research.runner import DEFAULT_REGISTRY, StudyRunner
-    from autoresearch.research.state import StudyState
+    from autoresearch.research.runner import StudyRunner
 
-    state = StudyState.load(sdir / "state.json")
-    reg = registry or state.data.get("registry") or DEFAULT_REGISTRY
-    with state.lock:
-        state.data["registry"] = str(Path(reg).resolve())
-        state.save()
-    runner = StudyRunner(resolved, sdir, registry=reg, workers=workers, emit=_Printer(resolved.study.metric.name, quiet),
-                         retry_crashed=retry)
+    runner = StudyRunner(resolved, sdir, registry=registry, workers=workers,
+                         emit=_Printer(resolved.study.metric.name, quiet), retry_crashed=retry)
     _summary(runner.run())
 
 

@@ -77,13 +77,15 @@ def loss_curves_png(curves: dict[str, list[tuple[list[float], list[float]]]], ba
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         # the interesting part is the end of training; the first steps would flatten everything
-        ys = np.concatenate([b[1] for b in (base, _band(curves[arm])) if b is not None]) if base is not None else None
-        if ys is not None and ys.size > 4:
-            finite = ys[np.isfinite(ys)]
-            if finite.size:
-                tail = finite[finite.size // 4:]
-                ax.set_ylim(float(np.min(tail)) - 0.05 * float(np.ptp(tail) + 1e-9),
-                            float(np.percentile(finite, 90)))
+        bands = [bd for bd in (base, _band(curves[arm])) if bd is not None]
+        if bands and bands[0][0].size > 4:
+            lows = np.concatenate([bd[2][bd[2].size // 4:] for bd in bands])
+            means = np.concatenate([bd[1] for bd in bands])
+            lows, means = lows[np.isfinite(lows)], means[np.isfinite(means)]
+            if lows.size and means.size:
+                bottom, top = float(np.min(lows)), float(np.percentile(means, 90))
+                if top > bottom:
+                    ax.set_ylim(bottom - 0.03 * (top - bottom), top)
     axes.flat[0].set_ylabel("training loss")
     fig.suptitle("Training loss: baseline vs each idea (mean over seeds, band = min..max)", fontsize=11)
     fig.tight_layout()

@@ -21,7 +21,7 @@ from autoresearch.research.idea_log import STATUS_ORDER
 from autoresearch.research.ledger import Ledger
 from autoresearch.research.state import StudyState, now
 from autoresearch.research.study import BASELINE, ResolvedStudy
-from autoresearch.research.verdicts import Verdict, rule_text
+from autoresearch.research.verdicts import VERDICTS, Verdict, rule_text
 
 __all__ = ["write_report", "collect_curves", "timing"]
 
@@ -90,6 +90,10 @@ def _blocks(resolved: ResolvedStudy, state: StudyState, ledger: Ledger, pngs: di
     if s.control is not None:
         b.append(("p", f"A/A control `{s.control.name}`: the baseline config on seeds offset by "
                        f"{s.control.seed_offset}, paired by index with the baseline seeds; it must not be KEPT."))
+    b.append(("h2", "Ideas"))
+    b.append(("table", ["arm", "description", "overrides (on top of the baseline)"],
+              [[i.name, i.description or "-", ", ".join(f"{k}={v}" for k, v in i.overrides.items())]
+               for i in s.ideas]))
 
     # --- baseline and regression ---
     base = state.data.get("baseline", {})
@@ -190,6 +194,11 @@ def _inline(text: str) -> str:
     return re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", t)
 
 
+def _td(cell: str) -> str:
+    cls = f" class='{cell}'" if cell in VERDICTS else ""
+    return f"<td{cls}>{_inline(cell)}</td>"
+
+
 def _html(blocks: list[Block], pngs: dict[str, bytes], title: str) -> str:
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
            f"<style>{_CSS}</style></head><body>"]
@@ -203,8 +212,7 @@ def _html(blocks: list[Block], pngs: dict[str, bytes], title: str) -> str:
             out.append(f"<p>{_inline(blk[1])}</p>")
         elif kind == "table":
             heads = "".join(f"<th>{_inline(h)}</th>" for h in blk[1])
-            body = "".join("<tr>" + "".join(f"<td class='{html.escape(str(c))}'>{_inline(str(c))}</td>" for c in r)
-                           + "</tr>" for r in blk[2])
+            body = "".join("<tr>" + "".join(_td(str(c)) for c in r) + "</tr>" for r in blk[2])
             out.append(f"<table><tr>{heads}</tr>{body}</table>")
         elif kind == "img" and blk[1] in pngs:
             data = base64.b64encode(pngs[blk[1]]).decode()

@@ -20,6 +20,7 @@ otherwise idle workers), but their verdict is only looked at after the baseline 
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import subprocess
@@ -166,7 +167,7 @@ class StudyRunner:
         resolved: ResolvedStudy,
         study_dir: str | Path,
         *,
-        registry: str | Path = DEFAULT_REGISTRY,
+        registry: str | Path | None = None,
         workers: int | None = None,
         emit: Emit | None = None,
         retry_crashed: bool = False,
@@ -174,7 +175,8 @@ class StudyRunner:
         self.r = resolved
         self.s = resolved.study
         self.dir = Path(study_dir)
-        self.registry = Path(registry).resolve()
+        self._registry_arg = registry
+        self.registry = Path(registry or DEFAULT_REGISTRY).resolve()
         self.workers = workers or self.s.resources.workers or default_workers(self.s.resources.threads_per_trial)
         self.emit: Emit = emit or (lambda kind, data: None)
         self.retry_crashed = retry_crashed
@@ -189,11 +191,22 @@ class StudyRunner:
 
     def run(self) -> StudyResult:
         with runner_lock(self.dir):
+            self.state = StudyState.load(self.dir / "state.json")  # fresh, now that no other runner can write it
             self.commit = _git_commit()
             with self.state.lock:
+                # the registry is chosen once per study: `resume` without --registry keeps using it
+                chosen = self._registry_arg or self.state.data.get("registry") or DEFAULT_REGISTRY
+                self.registry = Path(chosen).resolve()
+                self.state.data["registry"] = str(self.registry)
                 if not self.state.data.get("environment"):
                     self.state.data["environment"] = _environment(self.workers)
                 self.state.data["commit"] = self.state.data.get("commit") or self.commit
+            if self.retry_crashed and any(t.get("status") != "ok" for t in self.state.data["trials"].values()):
+                with self.state.lock:  # crashed trials run again, so the verdicts and report must be redone
+                    for stage in ("trials", "report"):
+                        self.state.data["stages"].pop(stage, None)
+                    self.state.data["done"] = False
+                    self.state.save()
             self.state.start_run(self.workers)
             self.emit("start", {"name": self.r.name, "workers": self.workers, "dir": str(self.dir)})
             try:
@@ -330,7 +343,7 @@ class StudyRunner:
             stored = reg.load_trace(store)
             verdict = "recorded"
         else:
-            for spec, trace in zip(specs, traces):
+            for trace in traces:
                 diff = reg.first_difference(stored[0], trace)
                 if diff:
                     self._fail_regression(
@@ -373,7 +386,9 @@ class StudyRunner:
             verdicts = {a: self._decide(a, planned[a], looks) for a in arms}
             rnd = self.state.data["round"]
             for v in verdicts.values():
-                self.ledger.append({"key": f"verdict:{v.idea}:n{v.n}", "kind": "verdict", "arm": v.idea,
+                # keyed by the numbers: a resume re-deciding the same data appends nothing, a retried trial does
+                digest = hashlib.sha1(repr((v.verdict, v.n, v.mean, v.lo, v.hi, v.error)).encode()).hexdigest()[:10]
+                self.ledger.append({"key": f"verdict:{v.idea}:n{v.n}:{digest}", "kind": "verdict", "arm": v.idea,
                                     "round": rnd, "commit": self.commit, "at": now(), **v.to_dict()})
             retest = [a for a, v in verdicts.items() if v.verdict == "RETEST"]
             with self.state.lock:

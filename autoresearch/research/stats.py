@@ -11,6 +11,7 @@ CI [0, 0]; sd == 0 and mean != 0 -> p = 0 and CI [mean, mean]; n < 2 -> CI (-inf
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,8 +114,10 @@ def t_cdf(t: float, df: float) -> float:
     return 1.0 - t_sf(t, df)
 
 
+@functools.lru_cache(maxsize=4096)
 def t_ppf(q: float, df: float) -> float:
-    """Quantile of Student's t (inverse CDF), by bisection on the CDF to machine precision."""
+    """Quantile of Student's t (inverse CDF), by bisection on the CDF to machine precision (cached: studies ask
+    for the same few (level, df) pairs over and over)."""
     if not 0.0 < q < 1.0:
         raise ValueError(f"quantile must be in (0, 1), got {q}")
     if q == 0.5:

@@ -200,19 +200,19 @@ def parse_study(data: Any, *, source: str = "<study>", default_name: str = "") -
     data.setdefault("name", default_name)
     if isinstance(data.get("control"), bool):
         data["control"] = {} if data["control"] else None
-    if "overrides" in data:
-        data["overrides"] = _norm_overrides(data["overrides"], "overrides")
-    if isinstance(data.get("regression"), dict) and "overrides" in data["regression"]:
-        data["regression"] = {**data["regression"],
-                              "overrides": _norm_overrides(data["regression"]["overrides"], "regression.overrides")}
-    if isinstance(data.get("ideas"), list):
-        ideas = []
-        for i, idea in enumerate(data["ideas"]):
-            if isinstance(idea, dict) and "overrides" in idea:
-                idea = {**idea, "overrides": _norm_overrides(idea["overrides"], f"ideas[{i}].overrides")}
-            ideas.append(idea)
-        data["ideas"] = ideas
     try:
+        if "overrides" in data:
+            data["overrides"] = _norm_overrides(data["overrides"], "overrides")
+        if isinstance(data.get("regression"), dict) and "overrides" in data["regression"]:
+            data["regression"] = {**data["regression"], "overrides": _norm_overrides(
+                data["regression"]["overrides"], "regression.overrides")}
+        if isinstance(data.get("ideas"), list):
+            ideas = []
+            for i, idea in enumerate(data["ideas"]):
+                if isinstance(idea, dict) and "overrides" in idea:
+                    idea = {**idea, "overrides": _norm_overrides(idea["overrides"], f"ideas[{i}].overrides")}
+                ideas.append(idea)
+            data["ideas"] = ideas
         study = from_dict(Study, data)
     except ConfigError as e:
         raise StudyError(f"study file {source}: {e}") from None

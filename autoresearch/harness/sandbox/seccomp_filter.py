@@ -48,6 +48,12 @@ DENIED_SYSCALLS: dict[str, tuple[str, ...]] = {
         "unshare setns mount umount2 pivot_root chroot move_mount open_tree fsopen fsconfig fsmount fspick "
         "mount_setattr name_to_handle_at open_by_handle_at".split()
     ),
+    # SysV IPC objects outlive the process that made them: the next job (same uid) could read them, and segments
+    # left behind would pile up memory outside every rlimit. POSIX queues are also capped by RLIMIT_MSGQUEUE=0.
+    "ipc": tuple(
+        "shmget shmat shmdt shmctl semget semop semtimedop semctl msgget msgsnd msgrcv msgctl mq_open "
+        "mq_timedsend mq_timedreceive mq_notify mq_getsetattr mq_unlink".split()
+    ),
     "identity": tuple("setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups capset".split()),
     "kernel surface": tuple(
         "bpf perf_event_open userfaultfd io_uring_setup io_uring_enter io_uring_register keyctl add_key "

@@ -1,14 +1,13 @@
-"""Code-generation testbed: causal HRM, generation/sampling, the generated task suite, MBPP and SFT data."""
+"""Code-generation testbed: causal HRM, generation and sampling, the generated task suite, SFT data (MBPP, suite)."""
 
 from __future__ import annotations
 
 from autoresearch.testbeds.codegen.config import HRM_PRESETS, HRMConfig, hrm_gpu, hrm_preset, hrm_small, hrm_tiny
 from autoresearch.testbeds.codegen.generate import GenerationResult, ModelSampler, generate, sample_next
 from autoresearch.testbeds.codegen.hrm import HRM, HRMCache
-from autoresearch.testbeds.codegen.mbpp import load_mbpp, mbpp_prompt, mbpp_tasks
 from autoresearch.testbeds.codegen.param_match import hrm_param_count, match_gpt_config
 from autoresearch.testbeds.codegen.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
-from autoresearch.testbeds.codegen.tasks import CodeTask, make_suite, split_of, to_training_text
+from autoresearch.testbeds.codegen.tasks import SuiteTask, make_suite, split_of, template_names, to_training_text
 
 __all__ = [
     "HRMConfig",
@@ -23,13 +22,11 @@ __all__ = [
     "sample_next",
     "GenerationResult",
     "ModelSampler",
-    "CodeTask",
+    "SuiteTask",
     "make_suite",
     "split_of",
+    "template_names",
     "to_training_text",
-    "load_mbpp",
-    "mbpp_prompt",
-    "mbpp_tasks",
     "SFTData",
     "build_sft_data",
     "mbpp_pairs",

@@ -2,8 +2,9 @@
 
 The HRM reuses its two stacks H_cycles x (L_cycles + 1) times per token, so a fair baseline matches parameters, not
 compute. The search keeps the HRM's head_dim, seq_len, RoPE base, init and embedding tying, uses MHA and the GPT's
-default MLP (d_ff = 4 x d_model), and picks the (n_layers, d_model) whose count is closest; ties go to the width
-closest to the HRM's. The GPT is imported lazily so this module imports without the LM model.
+default MLP (d_ff = 4 x d_model), and picks, among the (n_layers, d_model) within `tolerance` of the HRM's count,
+the width closest to the HRM's (an equal-width, deeper baseline when possible); if none is within tolerance, the
+closest count. The GPT is imported lazily so this module imports without the LM model.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ def hrm_param_count(cfg: HRMConfig, vocab_size: int) -> int:
     return 2 * cfg.layers_per_stack * block + embed
 
 
-def match_gpt_config(cfg: HRMConfig, vocab_size: int, *, max_layers: int = 48, verbose: bool = True) -> Any:
+def match_gpt_config(cfg: HRMConfig, vocab_size: int, *, tolerance: float = 0.05, max_layers: int = 48,
+                     verbose: bool = True) -> Any:
     """The LM testbed's `ModelConfig` whose GPT parameter count is closest to the HRM's; prints both counts."""
     import torch
 
@@ -42,19 +44,20 @@ def match_gpt_config(cfg: HRMConfig, vocab_size: int, *, max_layers: int = 48, v
         with torch.device("meta"):  # shapes only: no memory, no init cost
             return int(GPT(mc, vocab_size).num_params())
 
-    best: tuple[int, int, ModelConfig, int] | None = None
+    best: tuple[tuple[float, int, float], ModelConfig] | None = None
     for d_model in range(head_dim * 2, 2 * cfg.d_model + 1, head_dim):
         # Parameters grow linearly in depth at a fixed width: two counts give the whole line.
         c1, c2 = count(make(1, d_model)), count(make(2, d_model))
         per_layer = c2 - c1
         n_layers = max(1, min(max_layers, round((target - (c1 - per_layer)) / per_layer)))
         mc = make(n_layers, d_model)
-        n = c1 + (n_layers - 1) * per_layer
-        score = (abs(n - target), abs(d_model - cfg.d_model))
-        if best is None or score < best[:2]:
-            best = (*score, mc, n)
+        rel = abs(c1 + (n_layers - 1) * per_layer - target) / target
+        score = (0.0 if rel <= tolerance else rel, abs(d_model - cfg.d_model), rel)
+        if best is None or score < best[0]:
+            best = (score, mc)
     assert best is not None
-    mc, n = best[2], count(best[2])
+    mc = best[1]
+    n = count(mc)
     if verbose:
         print(f"hrm params: {target:,}  gpt params: {n:,}  (n_layers={mc.n_layers}, d_model={mc.d_model}, "
               f"diff {100 * (n - target) / target:+.2f}%)")

@@ -10,7 +10,7 @@ fit; an example is never split; later examples attend to earlier ones, separated
 pretraining); `pack=False` puts one example per row. Unused positions hold eot as input and -100 as label. Examples longer than `seq_len + 1` tokens are left
 out and counted in `dropped`. Batches are a deterministic function of (seed, step): every epoch is a seeded
 permutation of the rows, so a resumed run gets the same batches.
-Sources: MBPP's train split (`mbpp.py` prompt format) and the generated task suite (`tasks.py`).
+Sources: MBPP's train split (the harness's MBPP loader and prompt) and the generated task suite (`tasks.py`).
 """
 
 from __future__ import annotations
@@ -24,21 +24,24 @@ from typing import Any
 import torch
 
 from autoresearch.errors import ConfigError, DataError
-from autoresearch.testbeds.codegen.mbpp import MBPPSplit, mbpp_tasks
-from autoresearch.testbeds.codegen.tasks import CodeTask
+from autoresearch.harness.code_tasks import CodeTask, load_mbpp
 
 __all__ = ["IGNORE_INDEX", "SFTData", "build_sft_data", "mbpp_pairs", "suite_pairs"]
 
 IGNORE_INDEX = -100
 
 
-def mbpp_pairs(path: str | Path, split: MBPPSplit = "train", n_prompt_tests: int = 3) -> list[tuple[str, str]]:
-    """(evaluator prompt, reference program) for every MBPP task of `split` (train = task_ids 601-974)."""
-    return [(t.prompt, t.reference) for t in mbpp_tasks(path, split, n_prompt_tests)]
+def mbpp_pairs(path: str | Path, split: str = "train") -> list[tuple[str, str]]:
+    """(evaluator prompt, reference program) for every MBPP task of `split` (train = task_ids 601-974).
+
+    The prompt is the harness's `mbpp_prompt` (description and asserts in a docstring), the one pass@k uses.
+    """
+    return [(t.prompt, t.reference if t.reference.endswith("\n") else t.reference + "\n")
+            for t in load_mbpp(path, split)]
 
 
 def suite_pairs(tasks: Sequence[CodeTask]) -> list[tuple[str, str]]:
-    """(prompt, reference body) of generated-suite tasks."""
+    """(prompt, reference completion) of any `CodeTask`s, e.g. the generated suite's."""
     return [(t.prompt, t.reference) for t in tasks]
 
 

@@ -12,20 +12,26 @@ hash (20% held out). So a held-out task is a behaviour never trained on, e.g. "R
 saw other constants with that template; function and argument names are drawn independently and do not decide the
 split. Expected outputs come from an independent Python oracle per template, not from running the reference text.
 Everything is deterministic by (split, n, seed).
+
+Tasks are the harness's `CodeTask` (as HumanEval: program = prompt + completion, then each test snippet in the same
+globals), so the sandbox and the pass@k code score them with `task.job(completion)` like any benchmark.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from autoresearch.errors import ConfigError, DataError
+from autoresearch.harness.code_tasks import CodeTask
+from autoresearch.harness.tokenizer import EOT as EOT_TEXT
 from autoresearch.testbeds.codegen._templates import TEMPLATES, Draft
 
 __all__ = [
-    "CodeTask",
+    "SuiteTask",
+    "BENCHMARK",
     "Split",
     "EOT_TEXT",
     "HELDOUT_PERCENT",
@@ -36,32 +42,19 @@ __all__ = [
 ]
 
 Split = Literal["train", "heldout"]
-EOT_TEXT = "<|endoftext|>"
-"""End-of-text marker written after a training example (the harness tokenizers' EOT special token)."""
+BENCHMARK = "codegen-suite"
 HELDOUT_PERCENT = 20
 _N_TESTS = 4
 
 
-@dataclass
-class CodeTask:
-    """One programming task in the shape the pass@k harness executes: prompt + completion, then setup and tests."""
+@dataclass(frozen=True)
+class SuiteTask(CodeTask):
+    """A harness `CodeTask` (completion continues the prompt) plus where it came from in the suite."""
 
-    task_id: str
-    prompt: str
-    entry_point: str
-    tests: list[str]
-    reference: str
     template: str = ""
+    family: str = ""
     key: str = ""
-    """The behaviour identity that decided the split (empty for tasks not from this suite)."""
-    setup: str = ""
-    """Code run after the solution and before the tests (MBPP's `test_setup_code`)."""
-    meta: dict[str, str] = field(default_factory=dict)
-
-    def program(self, completion: str) -> str:
-        """The full program a checker runs: prompt, completion, setup, then every test."""
-        parts = [self.prompt + completion, self.setup, "\n".join(self.tests)]
-        return "\n".join(p for p in parts if p) + "\n"
+    """repr of the behaviour key that decided the split, e.g. "('add_const', 7)"."""
 
 
 def split_of(key: tuple) -> Split:
@@ -74,7 +67,7 @@ def template_names() -> list[str]:
     return sorted(TEMPLATES)
 
 
-def make_suite(split: Split, n: int, seed: int = 0, templates: list[str] | None = None) -> list[CodeTask]:
+def make_suite(split: Split, n: int, seed: int = 0, templates: list[str] | None = None) -> list[SuiteTask]:
     """`n` distinct tasks (distinct prompts) of `split`, deterministic by (split, n, seed).
 
     Templates are drawn uniformly; a drawn behaviour of the other split is redrawn. `templates` restricts the
@@ -89,7 +82,7 @@ def make_suite(split: Split, n: int, seed: int = 0, templates: list[str] | None 
     if unknown or not names:
         raise ConfigError(f"unknown task templates {unknown or names!r}; choose from {', '.join(template_names())}")
     rng = random.Random(f"codegen-suite:{split}:{seed}")
-    tasks: list[CodeTask] = []
+    tasks: list[SuiteTask] = []
     prompts: set[str] = set()
     for _ in range(20 * n + 100):
         if len(tasks) == n or not names:
@@ -120,7 +113,7 @@ def to_training_text(task: CodeTask, eot: str = EOT_TEXT) -> str:
     return task.prompt + task.reference + eot
 
 
-def _build(d: Draft, rng: random.Random, task_id: str, template: str) -> CodeTask:
+def _build(d: Draft, rng: random.Random, task_id: str, template: str) -> SuiteTask:
     """Draw 1 example + _N_TESTS distinct test inputs that a constant or identity answer fails; format the task."""
     must = [tuple(a) for a in d.must]
     for _ in range(100):
@@ -152,15 +145,18 @@ def _build(d: Draft, rng: random.Random, task_id: str, template: str) -> CodeTas
         f"    {ex_out!r}\n"
         f'    """\n'
     )
-    return CodeTask(
+    return SuiteTask(
         task_id=task_id,
+        benchmark=BENCHMARK,
         prompt=prompt,
+        tests=tuple(f"assert {_call(d.name, a)} == {out!r}\n" for a, out in tests),
         entry_point=d.name,
-        tests=[f"assert {_call(d.name, a)} == {out!r}" for a, out in tests],
         reference=d.body,
+        program_prefix=prompt,
+        description=d.doc,
         template=template,
+        family=TEMPLATES[template][0],
         key=repr(d.key),
-        meta={"family": TEMPLATES[template][0]},
     )
 
 

