@@ -116,7 +116,8 @@ class FakeTestbed(Testbed):
         res = {"status": "ok", "val_loss": final, "val_bpb": final / math.log(2) / 3.3,
                "accuracy": 1.0 - final / 10.0, "steps": steps, "tokens": steps * cfg.tokens_per_step,
                "train_seconds": secs, "wall_seconds": secs, "tokens_per_s": steps * 1000 / max(secs, 1e-9),
-               "t_start": t_start, "t_end": time.time()}
+               "t_start": t_start, "t_end": time.time(),
+               "cuda_visible": int(os.environ.get("CUDA_VISIBLE_DEVICES", "-1") or -1)}
         exp.write_results(res)
         return res
 

@@ -86,7 +86,9 @@ def test_verdicts_crashes_and_infra_retries(tmp_path):
             assert meta["study"] == "mix" and meta["trial"] == t["trial"]
 
 
-def test_trials_run_in_parallel_up_to_workers(tmp_path):
+@pytest.mark.slow
+def test_trials_run_in_parallel_up_to_workers(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     path = _file(tmp_path, "par", overrides={"train.step_seconds": 0.2})  # 2 s of "training" per trial
     _run(tmp_path, path, workers=2)
     state = StudyState.load(tmp_path / "studies/par/state.json")
@@ -98,6 +100,11 @@ def test_trials_run_in_parallel_up_to_workers(tmp_path):
         live += d
         peak = max(peak, live)
     assert peak == 2
+    # two visible GPUs: each worker slot is pinned to one, so overlapping trials never share a device
+    devices = {t["trial"]: t["metrics"]["cuda_visible"] for t in state.data["trials"].values()}
+    assert set(devices.values()) == {3, 5}
+    by_time = sorted(state.data["trials"].values(), key=lambda t: t["metrics"]["t_start"])
+    assert by_time[0]["metrics"]["cuda_visible"] != by_time[1]["metrics"]["cuda_visible"]
 
 
 @pytest.mark.slow
@@ -112,6 +119,7 @@ def test_timeout_is_a_crash_not_a_retry(tmp_path):
     assert state.trial("sleepy-s0")["attempts"] == 1
 
 
+@pytest.mark.slow
 def test_retest_adds_paired_seeds_up_to_max(tmp_path):
     path = _file(tmp_path, "rt", seeds={"initial": 2, "max": 4},
                  ideas=[{"name": "tiny", "overrides": {"model.boost": 0.004}}])
@@ -143,6 +151,7 @@ def test_baseline_not_reproduced_stops_then_accept_baseline_continues(tmp_path):
     assert len(list((sdir / "trials/baseline-s0").glob("attempt-*"))) == 1
 
 
+@pytest.mark.slow
 def test_regression_trace_mismatch_names_the_first_differing_step(tmp_path, monkeypatch):
     store = {"enabled": True, "steps": 6, "store": str(tmp_path / "traces")}
     first = _file(tmp_path, "rec", regression=store)
@@ -192,6 +201,21 @@ def test_resume_retry_crashed_reruns_only_crashed_trials(tmp_path, monkeypatch):
     ledger = Ledger(sdir, "val_loss")
     assert [r["status"] for r in ledger.records("trial") if r["trial"] == "fixme-s0"] == ["crashed", "ok"]
     assert [r["verdict"] for r in ledger.records("verdict")] == ["CRASH", "KEEP"]
+
+
+def test_failing_integration_check_stops_the_study_before_any_idea(tmp_path):
+    path = _file(tmp_path, "chk", checks=True, overrides={"model.fail_check": True})
+    for attempt in (1, 2):  # resume runs the checks again (a new generation), they fail again
+        with pytest.raises(StudyError, match="integration checks failed .*evaluation_pipeline: metric differs"):
+            if attempt == 1:
+                _run(tmp_path, path)
+            else:
+                resolved, sdir = open_study("chk", tmp_path / "studies")
+                StudyRunner(resolved, sdir, registry=tmp_path / "experiments").run()
+    sdir = tmp_path / "studies/chk"
+    assert (sdir / "trials/checks-g1").is_dir() and (sdir / "trials/checks-g2").is_dir()
+    assert not (sdir / "trials/good-s0").exists()
+    assert StudyState.load(sdir / "state.json").data["stages"]["checks"]["status"] == "failed"
 
 
 def test_same_name_with_another_definition_is_refused(tmp_path):
@@ -311,3 +335,28 @@ def test_cli_status_report_and_accept_baseline(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "cli" in r.output
     r = runner.invoke(app, ["study", "status", "nosuch"])
     assert r.exit_code != 0
+
+
+@pytest.mark.slow
+def test_real_lm_micro_study(tmp_path, cache_dir):
+    """The real LM testbed through the whole pipeline on a micro GPT: checks, baseline, a bit-for-bit regression
+    trace (two fresh runs must agree), an idea, an A/A control, verdicts and report."""
+    from tests.conftest import micro_overrides
+
+    overrides = [o for o in micro_overrides(cache_dir) if not o.startswith("train.train_tokens")]  # key=value list
+    data = {"name": "lm_micro", "testbed": "lm", "preset": "tiny", "overrides": overrides,
+            "budget": {"tokens": 2048}, "baseline": {"value": None}, "seeds": {"initial": 2, "max": 2},
+            "control": {}, "checks": False,
+            "regression": {"enabled": True, "steps": 4, "store": str(tmp_path / "traces")},
+            "ideas": [{"name": "adamw_only", "overrides": {"optim.optimizer": "adamw"}}]}
+    path = tmp_path / "lm_micro.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    res = _run(tmp_path, path)
+    v = _verdicts(res)
+    assert v["adamw_only"].verdict != "CRASH" and v["adamw_only"].n == 2
+    assert v["aa_control"].verdict != "KEEP"
+    state = StudyState.load(tmp_path / "studies/lm_micro/state.json")
+    assert state.data["stages"]["regression"]["result"] == "recorded"
+    trace = json.loads((tmp_path / "studies/lm_micro/regression_trace.json").read_text())
+    assert trace["steps"] == [1, 2, 3, 4]
+    assert (tmp_path / "studies/lm_micro/report.html").stat().st_size > 10_000

@@ -23,16 +23,39 @@ def check_lm(
     out: Path = typer.Option(Path("."), "--out", help="directory for checks.yaml and the check runs"),
 ) -> None:
     """forward_pass, short_training, checkpoint_roundtrip, evaluation_pipeline."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from autoresearch.testbeds.lm.checks import run_checks, write_checks
+    from autoresearch.testbeds.lm.checks import run_checks
 
     cfg = lm_config_from_cli(preset_name, config, sets, None, None, round_up=True)
     out.mkdir(parents=True, exist_ok=True)
-    results = run_checks(cfg, out, steps=max(4, steps))
+    _report("lm", run_checks(cfg, out, steps=max(4, steps)), out)
+
+
+@check_app.command("codegen")
+def check_codegen(
+    arch: str = typer.Option("hrm", "--model", help="hrm | gpt"),
+    preset_name: str = typer.Option("tiny", "--preset", help="named preset: tiny, small, gpu"),
+    sets: list[str] = typer.Option([], "--set", help="override a field (repeatable)"),
+    steps: int = typer.Option(20, "--steps", help="steps of the short training run"),
+    out: Path = typer.Option(Path("."), "--out", help="directory for checks.yaml and the check runs"),
+) -> None:
+    """The four checks plus generate_and_score (sample held-out tasks, score them in the sandbox)."""
+    from autoresearch.cli.train import config_from_cli
+    from autoresearch.testbeds.codegen.checks import run_checks
+    from autoresearch.testbeds.codegen.config import CodegenConfig, codegen_preset
+
+    cfg = config_from_cli(CodegenConfig, codegen_preset, preset_name, None, sets, None, None, extra=[f"arch={arch}"])
+    _report("codegen", run_checks(cfg, out, steps=max(4, steps)), out)
+
+
+def _report(name: str, results: list, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from autoresearch.testbeds.checks import write_checks
+
+    out.mkdir(parents=True, exist_ok=True)
     write_checks(results, out / "checks.yaml")
-    table = Table(title="integration checks (lm)")
+    table = Table(title=f"integration checks ({name})")
     for col in ("check", "status", "seconds", "detail"):
         table.add_column(col)
     for r in results:

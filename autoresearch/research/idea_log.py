@@ -9,6 +9,7 @@ state each time verdicts are final, so it always matches `state.json` and the le
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 from autoresearch.harness.atomic import atomic_write_text
@@ -70,4 +71,5 @@ def write_idea_log(study_dir: Path, resolved: ResolvedStudy, state: StudyState) 
     """Write `idea_log.md` atomically and return its path."""
     path = Path(study_dir) / "idea_log.md"
     atomic_write_text(path, render_idea_log(resolved, state))
+    os.chmod(path, 0o644)  # temp files are created 0600; the log is meant to be read by others
     return path

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -262,8 +263,11 @@ def write_report(study_dir: Path, resolved: ResolvedStudy, state: StudyState, le
     }
     for name, data in pngs.items():
         atomic_write_bytes(sdir / "plots" / f"{name}.png", data)
+        os.chmod(sdir / "plots" / f"{name}.png", 0o644)  # temp files are 0600; reports are meant to be shared
     blocks = _blocks(resolved, state, ledger, pngs)
     md, page = sdir / "report.md", sdir / "report.html"
     atomic_write_text(md, _md(blocks))
     atomic_write_text(page, _html(blocks, pngs, f"Study {resolved.name}"))
+    for p in (md, page):
+        os.chmod(p, 0o644)
     return md, page

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import queue
 import subprocess
 import threading
 from collections.abc import Callable
@@ -42,7 +43,7 @@ from autoresearch.research.study import BASELINE, ResolvedStudy, load_study, par
 from autoresearch.research.trial import TrialInterrupted, TrialOutcome, TrialSpec, read_outcome, run_trial
 from autoresearch.research.verdicts import Verdict, decide, n_looks, rule_text
 
-__all__ = ["StudyRunner", "StudyResult", "prepare_study", "open_study", "default_workers", "accept_baseline",
+__all__ = ["StudyRunner", "StudyResult", "prepare_study", "open_study", "default_workers", "gpu_count", "accept_baseline",
            "study_dir_for", "DEFAULT_STUDY_ROOT", "DEFAULT_REGISTRY"]
 
 DEFAULT_STUDY_ROOT = "studies"
@@ -51,13 +52,25 @@ DEFAULT_REGISTRY = "experiments"
 Emit = Callable[[str, dict[str, Any]], None]
 
 
+def gpu_count() -> int:
+    """NVIDIA GPUs visible to this process, without importing torch (honours CUDA_VISIBLE_DEVICES)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        return len([d for d in visible.split(",") if d.strip() and d.strip() != "-1"])
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return len(list(gpus.iterdir())) if gpus.is_dir() else 0
+
+
 def default_workers(threads_per_trial: int = 1) -> int:
-    """Parallel trials that fit the machine: usable cores // threads per trial (at least 1)."""
+    """Parallel trials that fit the machine: usable cores // threads per trial, at most one per GPU when there are
+    GPUs (each worker slot is pinned to one GPU through CUDA_VISIBLE_DEVICES), at least 1."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
         cores = os.cpu_count() or 1
-    return max(1, cores // max(1, threads_per_trial))
+    n = max(1, cores // max(1, threads_per_trial))
+    gpus = gpu_count()
+    return min(n, gpus) if gpus else n
 
 
 def study_dir_for(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> Path:
@@ -183,6 +196,10 @@ class StudyRunner:
         self.state = StudyState.load(self.dir / "state.json")
         self.ledger = Ledger(self.dir, self.s.metric.name)
         self.stop = threading.Event()
+        self._slots: queue.Queue[int] = queue.Queue()
+        for slot in range(self.workers):
+            self._slots.put(slot)
+        self._gpus = gpu_count()
         self.commit = ""
         self._total = 0
         self._done = 0
@@ -217,11 +234,10 @@ class StudyRunner:
         return self.result()
 
     def _pipeline(self) -> None:
-        if self.s.checks and not self.state.stage_done("checks"):
-            self._stage_checks()
-        if not self.state.stage_done("baseline") or (self.s.regression.enabled and not self.state.stage_done(
-                "regression")):
-            self._stage_baseline()
+        need_checks = self.s.checks and not self.state.stage_done("checks")
+        need_regression = self.s.regression.enabled and not self.state.stage_done("regression")
+        if need_checks or need_regression or not self.state.stage_done("baseline"):
+            self._stage_baseline(need_checks, need_regression)
         if self.s.regression.enabled and not self.state.stage_done("regression"):
             self._stage_regression()
         if not self.state.stage_done("trials"):
@@ -234,14 +250,17 @@ class StudyRunner:
 
     # --- stages ---
 
-    def _stage_checks(self) -> None:
-        self.emit("stage", {"stage": "checks"})
-        gen = self._generation("checks")
-        tid = f"checks-g{gen}"
-        spec = self._spec(tid, "checks", None, "checks", self.r.arms[BASELINE])
-        out = self._run_one(spec, record=False)
-        if out is None:
-            return
+    def _enter(self, stage: str, label: str = "") -> None:
+        with self.state.lock:
+            self.state.data["stage"] = stage
+            self.state.save()
+        self.emit("stage", {"stage": label or stage})
+
+    def _checks_spec(self) -> TrialSpec:
+        return self._spec(f"checks-g{self._generation('checks')}", "checks", None, "checks", self.r.arms[BASELINE])
+
+    def _apply_checks(self, out: TrialOutcome) -> None:
+        """Decide the checks stage; raising here (in a worker thread) stops the whole batch."""
         self._ledger_misc("checks", out, f"integration checks: {self._checks_summary(out)}")
         failed = [c for c in out.checks if c.get("status") != "pass"]
         if not out.ok or failed:
@@ -253,11 +272,14 @@ class StudyRunner:
         self.state.set_stage("checks", "done", checks=out.checks, seconds=round(out.wall_s, 2))
         self.emit("checks", {"checks": out.checks})
 
-    def _stage_baseline(self) -> None:
-        self.emit("stage", {"stage": "baseline"})
+    def _stage_baseline(self, need_checks: bool, need_regression: bool) -> None:
+        """Checks, baseline seeds and the short regression runs go into one batch (they are independent, so they
+        fill the workers); the checks' verdict stops the batch at once if they fail, and the baseline is decided
+        only after the checks passed, the regression only after the baseline reproduced."""
+        self._enter("baseline", "checks + baseline" if need_checks else "baseline")
         n0 = self.s.seeds.initial
         keys = [(BASELINE, i) for i in range(n0)]
-        extra = self._regression_specs() if self.s.regression.enabled and not self.state.stage_done("regression") else []
+        extra = ([self._checks_spec()] if need_checks else []) + (self._regression_specs() if need_regression else [])
         self._run_batch(keys, extra)
         if self.state.stage_done("baseline"):
             return
@@ -319,7 +341,7 @@ class StudyRunner:
                            {**self.r.regression_overrides, **seed_ov}) for k in range(1, plan["runs"] + 1)]
 
     def _stage_regression(self) -> None:
-        self.emit("stage", {"stage": "regression"})
+        self._enter("regression")
         specs = self._regression_specs()
         plan = self.state.data["regression"]
         self._run_batch([], specs)
@@ -364,7 +386,7 @@ class StudyRunner:
         raise StudyError(f"baseline-path regression failed for study {self.r.name!r}: {msg}")
 
     def _stage_trials(self) -> None:
-        self.emit("stage", {"stage": "trials"})
+        self._enter("trials")
         arms = self.r.idea_names
         seeds = self.s.seeds
         looks = n_looks(seeds.initial, seeds.max, seeds.step)
@@ -416,7 +438,7 @@ class StudyRunner:
                       max_seeds=self.s.seeds.max, looks=looks, error=error)
 
     def _stage_report(self) -> None:
-        self.emit("stage", {"stage": "report"})
+        self._enter("report")
         from autoresearch.research.idea_log import write_idea_log
         from autoresearch.research.report import write_report
 
@@ -468,6 +490,12 @@ class StudyRunner:
         return self._spec(self._tid(arm, index), arm, self.r.seed(arm, index), "train",
                           self.r.trial_overrides(arm, index))
 
+    def _visible(self, slot: int) -> str:
+        """CUDA_VISIBLE_DEVICES of a worker slot: one device out of those this process may use."""
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        ids = [d.strip() for d in visible.split(",") if d.strip()] if visible else [str(i) for i in range(self._gpus)]
+        return ids[slot % len(ids)]
+
     def _finished(self, tid: str) -> bool:
         rec = self.state.trial(tid)
         if rec is not None and (rec.get("status") == "ok" or not self.retry_crashed
@@ -481,11 +509,13 @@ class StudyRunner:
         return False
 
     def _run_batch(self, keys: list[tuple[str, int]], extra: list[TrialSpec] | None = None) -> None:
-        specs = [self._arm_spec(arm, i) for arm, i in keys] + list(extra or [])
+        extra = list(extra or [])
+        first = [e for e in extra if e.kind == "checks"]  # the gate starts first
+        specs = first + [self._arm_spec(arm, i) for arm, i in keys] + [e for e in extra if e.kind != "checks"]
         seen: set[str] = set()
         todo = []
         for spec in specs:
-            if spec.trial_id in seen or self._finished(spec.trial_id):
+            if spec.trial_id in seen or (spec.kind != "checks" and self._finished(spec.trial_id)):
                 continue
             seen.add(spec.trial_id)
             todo.append(spec)
@@ -511,11 +541,18 @@ class StudyRunner:
             return None
         self.state.mark_running(spec.trial_id, True)
         self.emit("trial_start", {"trial": spec.trial_id})
+        slot = self._slots.get()  # a worker slot; with GPUs, slot k runs on GPU k % n so parallel trials never share
+        env = {"CUDA_VISIBLE_DEVICES": self._visible(slot)} if self._gpus else {}
         try:
-            out = run_trial(spec, self.dir / "trials" / spec.trial_id, stop=self.stop)
+            out = run_trial(spec, self.dir / "trials" / spec.trial_id, stop=self.stop, env=env)
         except TrialInterrupted:
             return None
-        if record:
+        finally:
+            self._slots.put(slot)
+        if spec.kind == "checks":
+            self.state.mark_running(spec.trial_id, False)
+            self._apply_checks(out)
+        elif record:
             self._record(out)
         else:
             self.state.mark_running(spec.trial_id, False)

@@ -14,8 +14,21 @@ from typing import Literal
 
 from autoresearch.errors import ConfigError
 from autoresearch.harness.config import param, require
+from autoresearch.testbeds.lm.config import ModelConfig, OptimConfig, TrainConfig
 
-__all__ = ["HRMConfig", "HRM_PRESETS", "hrm_preset", "hrm_tiny", "hrm_small", "hrm_gpu"]
+__all__ = [
+    "HRMConfig",
+    "HRM_PRESETS",
+    "hrm_preset",
+    "hrm_tiny",
+    "hrm_small",
+    "hrm_gpu",
+    "CodeDataConfig",
+    "CodeEvalConfig",
+    "CodegenConfig",
+    "CODEGEN_PRESETS",
+    "codegen_preset",
+]
 
 
 @dataclass
@@ -103,3 +116,127 @@ def hrm_preset(name: str) -> HRMConfig:
         hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(HRM_PRESETS)}"
         raise ConfigError(f"unknown HRM preset {name!r}; {hint}")
     return HRM_PRESETS[name]()
+
+
+# --- the codegen experiment ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CodeDataConfig:
+    """Tokenizer and training data of a codegen experiment."""
+
+    corpus: str = param("suite", "text the BPE is trained on: suite (the generated train tasks) | stdlib | PATH")
+    tokenizer: Literal["bpe", "byte"] = param("bpe", "byte-level BPE trained on `corpus` (cached) or raw bytes")
+    vocab_size: int = param(1024, "BPE vocabulary size")
+    corpus_mb: float = param(8.0, "cap on the corpus read for the tokenizer (stdlib / PATH), MB")
+    train_tasks: int = param(20000, "generated train-split tasks used for supervised training")
+    suite_seed: int = param(0, "seed of the generated task suite (train and held-out tasks)")
+    mbpp_path: str = param("", "if set, also train on MBPP's train split (task ids 601-974) from this JSONL")
+    cache_dir: str = param("", "tokenizer/token cache (default: $AUTORESEARCH_CACHE or ~/.cache/autoresearch)")
+
+    def __post_init__(self) -> None:
+        require(self.tokenizer == "byte" or self.vocab_size >= 258, "data.vocab_size", self.vocab_size,
+                "must be >= 258 for a byte-level BPE", "use e.g. 1024")
+        require(self.train_tasks > 0, "data.train_tasks", self.train_tasks, "must be > 0", "use e.g. 20000")
+
+
+@dataclass
+class CodeEvalConfig:
+    """Held-out scoring: answer loss and pass@k executed in the sandbox."""
+
+    heldout_tasks: int = param(200, "held-out generated tasks scored at the end")
+    n_samples: int = param(10, "sampled completions per task for pass@k (0 = greedy pass@1 only)")
+    temperature: float = param(0.8, "sampling temperature of the pass@k samples")
+    top_p: float = param(0.95, "nucleus sampling threshold")
+    max_new_tokens: int = param(48, "longest completion, in tokens")
+    k: list[int] = param([1, 10], "pass@k values reported (k <= n_samples)")
+    batch_size: int = param(32, "rows per batch of the held-out loss")
+    gen_batch_size: int = param(16, "samples decoded together")
+    workers: int = param(0, "sandbox executors (0 = one per core)")
+    allow_reduced: bool = param(False, "score at the reduced sandbox level when bubblewrap is missing")
+    score: bool = param(True, "run pass@k at the end of training (off: held-out loss only)")
+
+    def __post_init__(self) -> None:
+        require(self.heldout_tasks > 0, "eval.heldout_tasks", self.heldout_tasks, "must be > 0", "use e.g. 200")
+        require(all(k >= 1 for k in self.k), "eval.k", self.k, "must hold positive integers", "use e.g. [1, 10]")
+        require(self.n_samples == 0 or max(self.k) <= self.n_samples, "eval.k", self.k,
+                f"must not exceed eval.n_samples={self.n_samples} (pass@k needs n >= k)", "lower k or raise n_samples")
+
+
+@dataclass
+class CodegenConfig:
+    """One codegen experiment: which model (HRM or the parameter-matched GPT), data, budget, scoring."""
+
+    arch: Literal["hrm", "gpt"] = param("hrm", "model: causal HRM, or the LM testbed's GPT")
+    match_params: bool = param(True, "arch=gpt: size the GPT to the HRM config's parameter count (else use `gpt`)")
+    hrm: HRMConfig = param(HRMConfig(), "HRM architecture (also the parameter target of the matched GPT)")
+    gpt: ModelConfig = param(ModelConfig(), "GPT architecture when match_params is false")
+    optim: OptimConfig = param(OptimConfig(), "optimizers and schedule (shared with the LM testbed)")
+    train: TrainConfig = param(TrainConfig(), "budget and mechanics (shared with the LM testbed)")
+    data: CodeDataConfig = param(CodeDataConfig(), "tokenizer and training tasks")
+    eval: CodeEvalConfig = param(CodeEvalConfig(), "held-out scoring")
+
+    @property
+    def seq_len(self) -> int:
+        return self.gpt.seq_len if self.arch == "gpt" and not self.match_params else self.hrm.seq_len
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.train.batch_size * self.train.grad_accum * self.seq_len
+
+    @property
+    def steps(self) -> int:
+        return max(1, self.train.train_tokens // self.tokens_per_step)
+
+
+def codegen_tiny() -> CodegenConfig:
+    """CPU: HRM tiny (d 128, 2+2 blocks, 2x2 cycles, seq 128), 1024-token suite BPE, ~2M tokens (~5 min)."""
+    hrm = hrm_tiny()
+    hrm.seq_len = 128
+    return CodegenConfig(
+        hrm=hrm,
+        optim=OptimConfig(muon_lr=0.02, adamw_lr=0.003, schedule="wsd", warmup_frac=0.02, decay_frac=0.2),
+        train=TrainConfig(batch_size=16, train_tokens=16 * 128 * 1000, log_every=20, seed=0),
+        eval=CodeEvalConfig(heldout_tasks=200, n_samples=10),
+    )
+
+
+def codegen_small() -> CodegenConfig:
+    """CPU, longer: HRM small (d 256), 2048-token BPE, ~4M tokens."""
+    hrm = hrm_small()
+    hrm.seq_len = 128
+    return CodegenConfig(
+        hrm=hrm,
+        optim=OptimConfig(muon_lr=0.02, adamw_lr=0.003, schedule="wsd", warmup_frac=0.02, decay_frac=0.2),
+        data=CodeDataConfig(vocab_size=2048, train_tasks=40000),
+        train=TrainConfig(batch_size=16, train_tokens=16 * 128 * 2000, log_every=20),
+        eval=CodeEvalConfig(heldout_tasks=300, n_samples=10),
+    )
+
+
+def codegen_gpu() -> CodegenConfig:
+    """GPU: the official HRM block size (27M), seq 256, 4096-token BPE, suite + stdlib-sized budget of 50M tokens."""
+    hrm = hrm_gpu()
+    hrm.seq_len = 256
+    return CodegenConfig(
+        hrm=hrm,
+        optim=OptimConfig(muon_lr=0.02, adamw_lr=0.003, schedule="wsd", warmup_frac=0.02, decay_frac=0.2),
+        data=CodeDataConfig(vocab_size=4096, train_tasks=200000),
+        train=TrainConfig(batch_size=64, train_tokens=64 * 256 * 3000, log_every=50),
+        eval=CodeEvalConfig(heldout_tasks=500, n_samples=20, k=[1, 10]),
+    )
+
+
+CODEGEN_PRESETS: dict[str, Callable[[], CodegenConfig]] = {"tiny": codegen_tiny, "small": codegen_small,
+                                                            "gpu": codegen_gpu}
+
+
+def codegen_preset(name: str) -> CodegenConfig:
+    """A fresh copy of the named codegen experiment preset."""
+    if name not in CODEGEN_PRESETS:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(CODEGEN_PRESETS), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(CODEGEN_PRESETS)}"
+        raise ConfigError(f"unknown preset {name!r} for testbed codegen; {hint}")
+    return CODEGEN_PRESETS[name]()

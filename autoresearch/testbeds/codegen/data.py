@@ -1,21 +1,23 @@
 """Data of a codegen experiment: the tokenizer, SFT rows of the generated suite (+ optional MBPP train split),
 and the held-out tasks and rows used for scoring.
 
-The tokenizer is the LM testbed's byte-level BPE trained on the offline Python corpus (cached by corpus hash), so
-the code model reads Python with Python-shaped tokens; `byte` is there for tests and ablations.
+The tokenizer is a byte-level BPE (HF tokenizers, cached by text hash) trained by default on the generated train
+tasks' text (`data.corpus=suite`), or on the offline Python corpus (`stdlib`) or a user corpus; `byte` is raw bytes.
+Held-out tasks never feed the tokenizer.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from autoresearch.harness.code_tasks import CodeTask
-from autoresearch.harness.data import load_token_data
-from autoresearch.harness.tokenizer import ByteTokenizer, Tokenizer
+from autoresearch.harness.data import cache_root, load_token_data
+from autoresearch.harness.tokenizer import ByteTokenizer, Tokenizer, cached_bpe
 from autoresearch.testbeds.codegen.config import CodegenConfig
 from autoresearch.testbeds.codegen.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
-from autoresearch.testbeds.codegen.tasks import make_suite
+from autoresearch.testbeds.codegen.tasks import make_suite, to_training_text
 from autoresearch.testbeds.lm.config import DataConfig
 
 __all__ = ["CodeData", "build_code_data", "build_tokenizer"]
@@ -30,17 +32,22 @@ class CodeData:
     meta: dict[str, Any]
 
 
-def build_tokenizer(cfg: CodegenConfig) -> Tokenizer:
+def build_tokenizer(cfg: CodegenConfig, train_tasks: list[CodeTask]) -> Tokenizer:
+    """Raw bytes, a BPE trained on the train tasks' text (`suite`), or the LM testbed's BPE of a corpus."""
     if cfg.data.tokenizer == "byte":
         return ByteTokenizer()
+    if cfg.data.corpus == "suite":
+        texts = [to_training_text(t) for t in train_tasks]
+        digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()
+        return cached_bpe(texts, cfg.data.vocab_size, digest, cache_root(cfg.data.cache_dir))
     corpus = DataConfig(source=cfg.data.corpus, tokenizer="bpe", vocab_size=cfg.data.vocab_size,
                         max_corpus_mb=cfg.data.corpus_mb, cache_dir=cfg.data.cache_dir)
     return load_token_data(corpus).tokenizer
 
 
 def build_code_data(cfg: CodegenConfig) -> CodeData:
-    tok = build_tokenizer(cfg)
     train_tasks = make_suite("train", cfg.data.train_tasks, seed=cfg.data.suite_seed)
+    tok = build_tokenizer(cfg, train_tasks)
     pairs = suite_pairs(train_tasks)
     n_mbpp = 0
     if cfg.data.mbpp_path:

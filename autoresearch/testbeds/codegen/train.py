@@ -17,7 +17,13 @@ from typing import Any
 import torch
 
 from autoresearch.errors import CheckpointError
-from autoresearch.harness.checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from autoresearch.harness.checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from autoresearch.harness.config import to_dict
 from autoresearch.harness.metrics import Throughput, gpu_peak_flops, is_diverged, mfu, peak_memory_bytes
 from autoresearch.harness.provenance import run_metadata
@@ -97,10 +103,12 @@ def _train(
         set_rng_state(state["rng"])
         step, tokens, first_loss = state["step"], state["tokens"], state["first_loss"]
         train_seconds, answer_tokens = state["train_seconds"], state["answer_tokens"]
+        init_loss = state["init_loss"]
         thr.add(state["thr_tokens"], state["thr_seconds"])
         exp.truncate_log(step)
         exp.write_results({"status": "running", "resumed_from_step": step})
-    init_loss = heldout_loss(model, data.heldout, cfg, device) if not resume else None
+    else:
+        init_loss = heldout_loss(model, data.heldout, cfg, device)
 
     def checkpoint_state() -> dict[str, Any]:
         return {
@@ -109,6 +117,7 @@ def _train(
             "rng": rng_state(),
             "tokens": tokens,
             "answer_tokens": answer_tokens,
+            "init_loss": init_loss,
             "first_loss": first_loss,
             "train_seconds": train_seconds,
             "thr_tokens": thr.tokens,
