@@ -34,3 +34,14 @@ def test_lower_layers_never_import_higher():
 
 def test_layers_exist():
     assert all((PKG / layer).is_dir() for layer in ORDER[:3] + ["cli"])
+
+
+def test_public_api_resolves():
+    import importlib
+
+    for pkg in ("autoresearch", "autoresearch.harness", "autoresearch.harness.sandbox", "autoresearch.testbeds",
+                "autoresearch.testbeds.lm", "autoresearch.testbeds.codegen", "autoresearch.research"):
+        mod = importlib.import_module(pkg)
+        assert mod.__all__, pkg
+        missing = [n for n in mod.__all__ if not hasattr(mod, n)]
+        assert not missing, (pkg, missing)

@@ -1,53 +1,45 @@
-"""Harness layer: configs, experiment registry, checkpoints, metrics, data + tokenizers (sandbox and pass@k too).
+"""Harness layer: configs, experiment registry, checkpoints, metrics, data + tokenizers, sandbox and pass@k.
 
-The lowest layer: it never imports testbeds, research, agents or cli.
+The lowest layer: it never imports testbeds, research, agents or cli. Imports are lazy (PEP 562) so a process that
+only needs the registry or the config machinery (every study trial starts as one) does not pay for torch.
 """
 
 from __future__ import annotations
 
-from autoresearch.harness.atomic import append_jsonl, atomic_write_text, atomic_write_yaml, file_lock, read_jsonl
-from autoresearch.harness.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from autoresearch.harness.config import apply_overrides, from_dict, load_yaml, param, save_yaml, to_dict
-from autoresearch.harness.data import TokenData, TrainStream, ValSet, load_token_data, read_documents, val_windows
-from autoresearch.harness.metrics import bits_per_byte, gpu_peak_flops, mfu, peak_memory_bytes, perplexity
-from autoresearch.harness.provenance import run_metadata
-from autoresearch.harness.registry import Experiment, list_experiments, new_experiment, open_experiment
-from autoresearch.harness.tokenizer import ByteTokenizer, HFTokenizer, Tokenizer, load_tokenizer, train_bpe
+import importlib
+from typing import Any
 
-__all__ = [
-    "append_jsonl",
-    "atomic_write_text",
-    "atomic_write_yaml",
-    "file_lock",
-    "read_jsonl",
-    "latest_checkpoint",
-    "load_checkpoint",
-    "save_checkpoint",
-    "apply_overrides",
-    "from_dict",
-    "load_yaml",
-    "param",
-    "save_yaml",
-    "to_dict",
-    "TokenData",
-    "TrainStream",
-    "ValSet",
-    "load_token_data",
-    "read_documents",
-    "val_windows",
-    "bits_per_byte",
-    "gpu_peak_flops",
-    "mfu",
-    "peak_memory_bytes",
-    "perplexity",
-    "run_metadata",
-    "Experiment",
-    "list_experiments",
-    "new_experiment",
-    "open_experiment",
-    "ByteTokenizer",
-    "HFTokenizer",
-    "Tokenizer",
-    "load_tokenizer",
-    "train_bpe",
-]
+_EXPORTS = {
+    "append_jsonl": "atomic", "atomic_write_text": "atomic", "atomic_write_yaml": "atomic", "file_lock": "atomic",
+    "read_jsonl": "atomic",
+    "latest_checkpoint": "checkpoint", "load_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
+    "apply_overrides": "config", "from_dict": "config", "load_yaml": "config", "param": "config",
+    "save_yaml": "config", "to_dict": "config",
+    "TokenData": "data", "TrainStream": "data", "ValSet": "data", "load_token_data": "data",
+    "read_documents": "data", "val_windows": "data",
+    "bits_per_byte": "metrics", "gpu_peak_flops": "metrics", "mfu": "metrics", "peak_memory_bytes": "metrics",
+    "perplexity": "metrics",
+    "run_metadata": "provenance",
+    "Experiment": "registry", "list_experiments": "registry", "new_experiment": "registry",
+    "open_experiment": "registry",
+    "ByteTokenizer": "tokenizer", "HFTokenizer": "tokenizer", "Tokenizer": "tokenizer", "load_tokenizer": "tokenizer",
+    "train_bpe": "tokenizer",
+    "estimate_pass_at_k": "pass_at_k", "pass_at_k_summary": "pass_at_k",
+    "CodeTask": "code_tasks", "load_humaneval": "code_tasks", "load_mbpp": "code_tasks", "load_tasks": "code_tasks",
+    "evaluate": "code_eval", "read_samples": "code_eval", "write_samples": "code_eval",
+    "Sampler": "samplers", "get_sampler": "samplers", "register_sampler_factory": "samplers",
+    "postprocess_completion": "postprocess",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'autoresearch.harness' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"autoresearch.harness.{mod}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

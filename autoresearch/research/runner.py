@@ -24,7 +24,6 @@ import hashlib
 import math
 import os
 import queue
-import subprocess
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -145,15 +144,13 @@ def accept_baseline(name: str, root: str | Path = DEFAULT_STUDY_ROOT, value: flo
 
 
 def _git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True, timeout=10)
-        if sha.returncode != 0:
-            return ""
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10)
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
+    """Short commit of the checkout holding the code under test (+"-dirty"), karpathy's `commit` column."""
+    from autoresearch.harness.provenance import git_info
+
+    info = git_info()
+    if not info.get("commit"):
         return ""
+    return str(info["commit"])[:7] + ("-dirty" if info.get("dirty") else "")
 
 
 def _environment(workers: int) -> dict[str, Any]:
