@@ -25,7 +25,9 @@ def _sets(cache):
 def test_readme_commands_exist():
     readme = (REPO / "README.md").read_text()
     verbs = set(re.findall(r"^\s*autoresearch ([a-z][a-z-]*(?: [a-z]+)?)", readme, flags=re.M))
-    assert {"train lm", "check lm", "ls", "show exp"} & verbs or verbs
+    required = {"train lm", "train codegen", "check lm", "check codegen", "ls", "show exp", "eval-code", "study run",
+                "study status", "study resume", "study report"}
+    assert required <= verbs, required - verbs
     for verb in verbs:
         parts = [p for p in verb.split() if not p.startswith("exp")]
         result = runner.invoke(app, [*parts, "--help"])

@@ -64,6 +64,14 @@ def test_name_defaults_to_file_stem(tmp_path):
     assert load_study(_write(tmp_path, data, name="my_study.yaml")).name == "my_study"
 
 
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "studies").glob("*.yaml")))
+def test_every_shipped_study_resolves_and_matches_packaged_copy(name):
+    src = REPO / "studies" / name
+    assert src.read_text() == (REPO / "autoresearch" / "studies" / name).read_text(), "keep packaged copies identical"
+    r = resolve_study(load_study(src))
+    assert r.idea_names
+
+
 def test_quickstart_file_resolves_and_matches_packaged_copy():
     src = REPO / "studies" / "lm_quickstart.yaml"
     packaged = REPO / "autoresearch" / "studies" / "lm_quickstart.yaml"
