@@ -98,3 +98,31 @@ def test_cli_train_then_eval_code_on_the_checkpoint(cache_dir, tmp_path, monkeyp
     summary = yaml.safe_load((tmp_path / "ev" / "samples.jsonl_summary.yaml").read_text())
     assert summary["n_samples"] == 6 and summary["n_tasks"] == 3 and summary["model"] == "exp-001"
     assert os.path.exists(tmp_path / "ev" / "samples.jsonl_results.jsonl")
+
+
+def test_pretraining_phase_then_sft_resumes_exactly(codegen_micro_cfg, tmp_path):
+    cfg = copy.deepcopy(codegen_micro_cfg)
+    cfg.data.pretrain_steps = 5
+    cfg.data.corpus_mb = 2.0
+    cfg.eval.score = False
+    cfg.train.checkpoint_every = 3
+    full = new_experiment(tmp_path)
+    res = train(cfg, full)
+    assert res["status"] == "ok" and res["data"]["pretrain_tokens_available"] > 0
+    phases = [r["phase"] for r in full.read_log()]
+    assert phases == ["pretrain"] * 5 + ["sft"] * 5
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash(step, record):
+        if step == 4:
+            raise Crash()
+
+    broken = new_experiment(tmp_path)
+    with pytest.raises(Crash):
+        from autoresearch.testbeds.codegen import train as mod
+
+        mod.train(cfg, broken, on_step=crash)
+    train(cfg, broken, resume=True)  # resumes inside the pretraining phase from the step-3 checkpoint
+    assert _losses(broken) == _losses(full)

@@ -132,12 +132,15 @@ class CodeDataConfig:
     train_tasks: int = param(20000, "generated train-split tasks used for supervised training")
     suite_seed: int = param(0, "seed of the generated task suite (train and held-out tasks)")
     mbpp_path: str = param("", "if set, also train on MBPP's train split (task ids 601-974) from this JSONL")
+    pretrain_steps: int = param(0, "first N optimizer steps: next-token pretraining on `pretrain_source`, then SFT")
+    pretrain_source: str = param("stdlib", "pretraining corpus (any LM-testbed data.source), same tokenizer")
     cache_dir: str = param("", "tokenizer/token cache (default: $AUTORESEARCH_CACHE or ~/.cache/autoresearch)")
 
     def __post_init__(self) -> None:
         require(self.tokenizer == "byte" or self.vocab_size >= 258, "data.vocab_size", self.vocab_size,
                 "must be >= 258 for a byte-level BPE", "use e.g. 1024")
         require(self.train_tasks > 0, "data.train_tasks", self.train_tasks, "must be > 0", "use e.g. 20000")
+        require(self.pretrain_steps >= 0, "data.pretrain_steps", self.pretrain_steps, "must be >= 0", "use 0 for none")
 
 
 @dataclass

@@ -1,6 +1,9 @@
 """Data of a codegen experiment: the tokenizer, SFT rows of the generated suite (+ optional MBPP train split),
 and the held-out tasks and rows used for scoring.
 
+With `data.pretrain_steps` > 0 the first steps are plain next-token pretraining on an LM corpus (the offline Python
+stdlib by default), tokenized with the same tokenizer through the LM testbed's token cache; then SFT on the suite.
+
 The tokenizer is a byte-level BPE (HF tokenizers, cached by text hash) trained by default on the generated train
 tasks' text (`data.corpus=suite`), or on the offline Python corpus (`stdlib`) or a user corpus; `byte` is raw bytes.
 Held-out tasks never feed the tokenizer.
@@ -11,6 +14,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from autoresearch.harness.code_tasks import CodeTask
 from autoresearch.harness.data import cache_root, load_token_data
@@ -30,6 +35,8 @@ class CodeData:
     heldout: SFTData
     heldout_tasks: list[CodeTask]
     meta: dict[str, Any]
+    pretrain: np.ndarray | None = None
+    """Token ids of the pretraining corpus (train split), tokenized with `tokenizer`, when pretrain_steps > 0."""
 
 
 def build_tokenizer(cfg: CodegenConfig, train_tasks: list[CodeTask]) -> Tokenizer:
@@ -57,6 +64,15 @@ def build_code_data(cfg: CodegenConfig) -> CodeData:
     train = build_sft_data(pairs, tok, cfg.seq_len, pack=True, seed=cfg.train.seed)
     heldout_tasks = make_suite("heldout", cfg.eval.heldout_tasks, seed=cfg.data.suite_seed)
     heldout = build_sft_data(suite_pairs(heldout_tasks), tok, cfg.seq_len, pack=False, seed=0)
+    pretrain = None
+    if cfg.data.pretrain_steps > 0:
+        # the pretraining corpus goes through the LM testbed's cached token files, with this experiment's tokenizer
+        root = cache_root(cfg.data.cache_dir) / "tokenizers"
+        path = root / f"codegen-{tok.hash[:16]}.json"
+        if not path.is_file():
+            tok.save(path)
+        pretrain = load_token_data(DataConfig(source=cfg.data.pretrain_source, tokenizer=str(path),
+                                              max_corpus_mb=cfg.data.corpus_mb, cache_dir=cfg.data.cache_dir)).train
     meta = {
         "tokenizer": tok.name,
         "vocab_size": tok.vocab_size,
@@ -66,5 +82,6 @@ def build_code_data(cfg: CodegenConfig) -> CodeData:
         "train_answer_tokens": train.answer_tokens,
         "train_dropped": train.dropped,
         "heldout_tasks": len(heldout_tasks),
+        "pretrain_tokens_available": 0 if pretrain is None else len(pretrain),
     }
-    return CodeData(tok, train, heldout, heldout_tasks, meta)
+    return CodeData(tok, train, heldout, heldout_tasks, meta, pretrain)

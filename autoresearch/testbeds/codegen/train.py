@@ -1,5 +1,5 @@
-"""The code-generation testbed's training loop, top to bottom: config → tokenizer → SFT data → model → optimizer →
-resume → loop → held-out loss → pass@k in the sandbox.
+"""The code-generation testbed's training loop, top to bottom: config → tokenizer → data → model → optimizer →
+resume → loop (optional pretraining steps on a Python corpus, then SFT) → held-out loss → pass@k in the sandbox.
 
 The model (causal HRM or the parameter-matched GPT) learns the generated task suite's train templates with the loss
 on the answer only; it is scored by executing its greedy and sampled completions of held-out tasks in the sandbox.
@@ -25,6 +25,7 @@ from autoresearch.harness.checkpoint import (
     set_rng_state,
 )
 from autoresearch.harness.config import to_dict
+from autoresearch.harness.data import TrainStream
 from autoresearch.harness.metrics import Throughput, gpu_peak_flops, is_diverged, mfu, peak_memory_bytes
 from autoresearch.harness.provenance import run_metadata
 from autoresearch.harness.registry import Experiment
@@ -80,6 +81,9 @@ def _train(
     tokens_per_step = B * cfg.train.grad_accum * seq_len
     total_steps = max(1, cfg.train.train_tokens // tokens_per_step)
 
+    pretrain = (TrainStream(data.pretrain, B, seq_len, seed=cfg.train.seed)
+                if data.pretrain is not None and cfg.data.pretrain_steps > 0 else None)
+
     # --- model -----------------------------------------------------------------------------------------------
     model = build_model(cfg, tokenizer.vocab_size).to(device)
     n_params = model.num_params()
@@ -101,6 +105,8 @@ def _train(
         for opt, sd in zip(opts, state["optimizers"], strict=True):
             opt.load_state_dict(sd)
         set_rng_state(state["rng"])
+        if pretrain is not None:
+            pretrain.load_state_dict(state["pretrain"])
         step, tokens, first_loss = state["step"], state["tokens"], state["first_loss"]
         train_seconds, answer_tokens = state["train_seconds"], state["answer_tokens"]
         init_loss = state["init_loss"]
@@ -115,6 +121,7 @@ def _train(
             "model": model.state_dict(),
             "optimizers": [o.state_dict() for o in opts],
             "rng": rng_state(),
+            "pretrain": pretrain.state_dict() if pretrain is not None else None,
             "tokens": tokens,
             "answer_tokens": answer_tokens,
             "init_loss": init_loss,
@@ -136,8 +143,13 @@ def _train(
         t0 = time.perf_counter()
         lr = set_lr(opts, lr_multiplier(step, total_steps, cfg.optim))
         loss_sum = torch.zeros((), device=device)
+        pretraining = pretrain is not None and step < cfg.data.pretrain_steps
         for micro in range(cfg.train.grad_accum):
-            x, y = data.train.batch(step * cfg.train.grad_accum + micro, B)
+            if pretraining:
+                x, y = pretrain.next_batch()
+            else:
+                sft_step = step - (cfg.data.pretrain_steps if pretrain is not None else 0)
+                x, y = data.train.batch(sft_step * cfg.train.grad_accum + micro, B)
             answer_tokens += int((y != -100).sum())
             x, y = x.to(device), y.to(device)
             with autocast(device, cfg.train.precision):
@@ -167,6 +179,7 @@ def _train(
             "tokens_per_s": round(thr.tokens_per_s, 1),
             "elapsed_s": round(train_seconds, 3),
             "memory_mb": round(peak_memory_bytes(device) / 2**20, 1),
+            "phase": "pretrain" if pretraining else "sft",
         }
         diverged = is_diverged(step_loss, first_loss, cfg.train.diverge_loss)
         if step % cfg.train.log_every == 0 or step == total_steps or diverged:
