@@ -13,8 +13,11 @@ moves on to exp-008.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +94,19 @@ class Experiment:
     def log_error(self, text: str) -> None:
         with open(self.errors_path, "a") as f:
             f.write(text.rstrip() + "\n")
+
+    @contextlib.contextmanager
+    def recording_crashes(self) -> Iterator[None]:
+        """Inside the block, an exception marks the run `crashed` (with the error) and logs its traceback."""
+        try:
+            yield
+        except KeyboardInterrupt:
+            self.write_results({**self.read_results(), "status": "crashed", "error": "interrupted (KeyboardInterrupt)"})
+            raise
+        except Exception as e:
+            self.log_error(traceback.format_exc())
+            self.write_results({**self.read_results(), "status": "crashed", "error": f"{type(e).__name__}: {e}"})
+            raise
 
     @property
     def status(self) -> str:

@@ -21,6 +21,7 @@ from autoresearch.testbeds.base import CheckResult
 __all__ = [
     "CheckFailed",
     "run_check",
+    "forward_pass",
     "short_training",
     "checkpoint_roundtrip",
     "evaluation_pipeline",
@@ -52,6 +53,26 @@ def scratch_experiment(path: Path) -> Experiment:
     exp = Experiment(path)
     exp.checkpoints_dir.mkdir(parents=True)
     return exp
+
+
+def forward_pass(model: Any, x: Any, y: Any, vocab_size: int, what: str = "") -> str:
+    """Logits have shape [B, T, V], the loss is finite, and a finite non-zero gradient reaches every parameter."""
+    import torch
+
+    logits = model(x)
+    want = (x.shape[0], x.shape[1], vocab_size)
+    if tuple(logits.shape) != want:
+        raise CheckFailed(f"logits shape {tuple(logits.shape)}, expected {want}")
+    loss = model(x, y)
+    if not math.isfinite(float(loss.detach())):
+        raise CheckFailed(f"initial loss is {float(loss.detach())}")
+    loss.backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
+               or float(p.grad.abs().sum()) == 0.0]
+    if missing:
+        raise CheckFailed(f"no finite non-zero gradient reaches {len(missing)} parameters, e.g. {missing[:3]}")
+    n = sum(1 for _ in model.parameters())
+    return f"{what}logits {want}, initial loss {float(loss.detach()):.3f}, gradients reach all {n} parameter tensors"
 
 
 def short_training(train: TrainFn, cfg: Any, exp: Experiment, run: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from autoresearch.testbeds.checks import (
     CheckFailed,
     checkpoint_roundtrip,
     evaluation_pipeline,
+    forward_pass,
     run_check,
     scratch_experiment,
     short_training,
@@ -52,21 +53,7 @@ def _forward_pass(cfg: CodegenConfig) -> str:
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.tokenizer.vocab_size).to(device)
     x, y = data.train.batch(0, 2)
-    x, y = x.to(device), y.to(device)
-    logits = model(x)
-    want = (2, cfg.seq_len, data.tokenizer.vocab_size)
-    if tuple(logits.shape) != want:
-        raise CheckFailed(f"logits shape {tuple(logits.shape)}, expected {want}")
-    loss = model(x, y)
-    if not math.isfinite(float(loss.detach())):
-        raise CheckFailed(f"initial loss is {float(loss.detach())}")
-    loss.backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
-               or float(p.grad.abs().sum()) == 0.0]
-    if missing:
-        raise CheckFailed(f"no finite non-zero gradient reaches {len(missing)} parameters, e.g. {missing[:3]}")
-    return (f"{cfg.arch}: logits {want}, answer-only loss {float(loss.detach()):.3f}, gradients reach all "
-            f"{sum(1 for _ in model.parameters())} parameter tensors")
+    return forward_pass(model, x.to(device), y.to(device), data.tokenizer.vocab_size, f"{cfg.arch}: ")
 
 
 def _generate_and_score(cfg: CodegenConfig, run: dict[str, Any], out: Path) -> str:

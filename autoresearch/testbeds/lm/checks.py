@@ -7,7 +7,6 @@ returns pass/fail with a detail a person can read, e.g. "loss from 8.31 to 6.02 
 from __future__ import annotations
 
 import copy
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,9 @@ import torch
 from autoresearch.harness.data import TrainStream, load_token_data
 from autoresearch.testbeds.base import CheckResult
 from autoresearch.testbeds.checks import (
-    CheckFailed,
     checkpoint_roundtrip,
     evaluation_pipeline,
+    forward_pass,
     run_check,
     scratch_experiment,
     short_training,
@@ -53,21 +52,7 @@ def _forward_pass(cfg: LMConfig) -> str:
     torch.manual_seed(cfg.train.seed)
     model = GPT(cfg.model, data.tokenizer.vocab_size).to(device)
     x, y = TrainStream(data.train, 2, cfg.model.seq_len, seed=cfg.train.seed).next_batch()
-    x, y = x.to(device), y.to(device)
-    logits = model(x)
-    want = (2, cfg.model.seq_len, data.tokenizer.vocab_size)
-    if tuple(logits.shape) != want:
-        raise CheckFailed(f"logits shape {tuple(logits.shape)}, expected {want}")
-    loss = model(x, y)
-    if not math.isfinite(float(loss.detach())):
-        raise CheckFailed(f"initial loss is {float(loss.detach())}")
-    loss.backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()
-               or float(p.grad.abs().sum()) == 0.0]
-    if missing:
-        raise CheckFailed(f"no finite non-zero gradient reaches {len(missing)} parameters, e.g. {missing[:3]}")
-    n = sum(1 for _ in model.parameters())
-    return f"logits {want}, initial loss {float(loss.detach()):.3f}, gradients reach all {n} parameter tensors"
+    return forward_pass(model, x.to(device), y.to(device), data.tokenizer.vocab_size)
 
 
 def run_checks(cfg: LMConfig, out_dir: str | Path, steps: int = 30) -> list[CheckResult]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -57,15 +56,8 @@ def train(
 ) -> dict[str, Any]:
     """Train `cfg` into experiment folder `exp` and return its results (also written to results.yaml)."""
     t_wall = time.perf_counter()
-    try:
+    with exp.recording_crashes():
         return _train(cfg, exp, resume=resume, progress=progress, on_step=on_step, t_wall=t_wall)
-    except KeyboardInterrupt:
-        exp.write_results({**exp.read_results(), "status": "crashed", "error": "interrupted (KeyboardInterrupt)"})
-        raise
-    except Exception as e:
-        exp.log_error(traceback.format_exc())
-        exp.write_results({**exp.read_results(), "status": "crashed", "error": f"{type(e).__name__}: {e}"})
-        raise
 
 
 def _train(
