@@ -105,3 +105,17 @@ def test_adamw_only_and_flags_train(micro_cfg, tmp_path):
         for k, v in sets.items():
             setattr(cfg.optim, k, v)
         assert train(cfg, new_experiment(tmp_path))["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_compiled_run_matches_eager(micro_cfg, tmp_path):
+    micro_cfg.train.train_tokens = 4 * 32 * 6
+    eager = new_experiment(tmp_path)
+    train(micro_cfg, eager)
+    compiled_cfg = copy.deepcopy(micro_cfg)
+    compiled_cfg.train.compile = True
+    compiled = new_experiment(tmp_path)
+    res = train(compiled_cfg, compiled)
+    assert res["status"] == "ok"
+    for (s1, a), (s2, b) in zip(_losses(eager), _losses(compiled), strict=True):
+        assert s1 == s2 and a == pytest.approx(b, rel=2e-2)
