@@ -26,6 +26,7 @@ from autoresearch.harness.checkpoint import (
 from autoresearch.harness.config import to_dict
 from autoresearch.harness.data import TrainStream
 from autoresearch.harness.metrics import Throughput, gpu_peak_flops, is_diverged, mfu, peak_memory_bytes
+from autoresearch.harness.progress import StepHook, TrainProgress
 from autoresearch.harness.provenance import run_metadata
 from autoresearch.harness.registry import Experiment
 from autoresearch.testbeds.codegen.config import CodegenConfig
@@ -34,7 +35,7 @@ from autoresearch.testbeds.codegen.models import build_model
 from autoresearch.testbeds.codegen.scoring import heldout_loss, score_pass_at_k
 from autoresearch.testbeds.lm.evaluate import autocast
 from autoresearch.testbeds.lm.optim import build_optimizers, lr_multiplier, set_lr
-from autoresearch.testbeds.lm.train import StepHook, _Progress, resolve_device
+from autoresearch.testbeds.lm.train import resolve_device
 
 __all__ = ["train"]
 
@@ -126,7 +127,7 @@ def _train(
 
     # --- loop ------------------------------------------------------------------------------------------------
     status, error = "ok", None
-    bar = _Progress(total_steps, enabled=progress)
+    bar = TrainProgress(total_steps, enabled=progress)
     bar.advance(step)
     model.train()
     while step < total_steps:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,6 +24,7 @@ from autoresearch.harness.checkpoint import (
 from autoresearch.harness.config import to_dict
 from autoresearch.harness.data import TrainStream, load_token_data, val_windows
 from autoresearch.harness.metrics import Throughput, gpu_peak_flops, is_diverged, mfu, peak_memory_bytes
+from autoresearch.harness.progress import StepHook, TrainProgress
 from autoresearch.harness.provenance import run_metadata
 from autoresearch.harness.registry import Experiment
 from autoresearch.testbeds.lm.config import LMConfig
@@ -32,11 +32,7 @@ from autoresearch.testbeds.lm.evaluate import autocast, evaluate
 from autoresearch.testbeds.lm.model import GPT
 from autoresearch.testbeds.lm.optim import build_optimizers, lr_multiplier, set_lr
 
-__all__ = ["train", "resolve_device", "StepHook"]
-
-StepHook = Callable[[int, dict[str, Any]], None]
-"""Called after every optimizer step with (step, log record); raising from it interrupts the run like a crash."""
-
+__all__ = ["train", "resolve_device"]
 
 def resolve_device(spec: str) -> torch.device:
     if spec == "auto":
@@ -133,7 +129,7 @@ def _train(
 
     # --- loop ------------------------------------------------------------------------------------------------
     status, error = "ok", None
-    bar = _Progress(total_steps, enabled=progress)
+    bar = TrainProgress(total_steps, enabled=progress)
     bar.advance(step)
     model.train()
     while step < total_steps:
@@ -224,32 +220,3 @@ def _train(
         results["error"] = error
     exp.write_results(results)
     return results
-
-
-class _Progress:
-    """A rich progress bar with loss, tok/s and ETA; silent when disabled (tests, subprocess trials)."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self._p = None
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._p = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[tps]} tok/s"), TimeRemainingColumn(),
-        )
-        self._task = self._p.add_task("train", total=total, loss="-", tps="-")
-        self._p.start()
-
-    def advance(self, n: int) -> None:
-        if self._p is not None:
-            self._p.update(self._task, completed=n)
-
-    def update(self, step: int, loss: float, tps: float) -> None:
-        if self._p is not None:
-            self._p.update(self._task, completed=step, loss=f"{loss:.3f}", tps=f"{tps:,.0f}")
-
-    def close(self) -> None:
-        if self._p is not None:
-            self._p.stop()
