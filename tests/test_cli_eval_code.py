@@ -52,6 +52,8 @@ def test_help_lists_the_documented_options():
         "--limit",
         "--out",
         "--mbpp-path",
+        "--allow-partial",
+        "--output-limit",
     ):
         assert opt in r.output, opt
 
@@ -199,3 +201,71 @@ def test_mbpp_samples_with_int_task_ids(tmp_path):
     )
     assert r.exit_code == 0, r.output
     assert _kv(r.output)["pass@1"] == "1.0000"
+
+
+# --- coverage and sample-file errors --------------------------------------------------------------------------------
+def _one_line_error(args: list[str], cwd: Path) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "autoresearch", "eval-code", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert "pass@1" not in proc.stdout
+    return lines[0]
+
+
+def test_partial_coverage_is_refused_unless_deliberate(tmp_path):
+    t = load_humaneval()[0]
+    s = tmp_path / "one.jsonl"
+    s.write_text(json.dumps({"task_id": t.task_id, "completion": t.reference}) + "\n")
+    msg = _one_line_error(["--benchmark", "humaneval", "--samples", str(s)], tmp_path)
+    assert "1/164 tasks attempted" in msg and "--allow-partial" in msg and "HumanEval/1" in msg
+    r = runner.invoke(app, ["eval-code", "--benchmark", "humaneval", "--samples", str(s), "--allow-partial", *SANDBOX])
+    assert r.exit_code == 0, r.output
+    kv = _kv(r.output)
+    assert kv["coverage"] == "1/164 tasks attempted" and kv["partial"].startswith("true") and kv["pass@1"] == "1.0000"
+    summary = yaml.safe_load((tmp_path / "one.jsonl_summary.yaml").read_text())
+    assert summary["partial"] is True and summary["coverage"] == "1/164" and summary["benchmark_tasks"] == 164
+
+
+def test_limit_reports_coverage_against_the_whole_benchmark(tmp_path):
+    s = _samples(tmp_path, 2)
+    r = runner.invoke(app, ["eval-code", "--benchmark", "humaneval", "--samples", str(s), "--limit", "2", *SANDBOX])
+    assert r.exit_code == 0, r.output
+    assert _kv(r.output)["coverage"] == "2/164 tasks attempted (--limit 2)"
+
+
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("", "holds no samples"),
+        ("\n   \n\n", "holds no samples"),
+        ('{"task_id": "HumanEval/0", "completion": null}\n', "s.jsonl:1 `completion` must be a string, got null"),
+        ('{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/0", "completion": 3}\n', "s.jsonl:2"),
+        ('{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/0", "comp', "s.jsonl:2 is not valid"),
+        ('{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/999", "completion": ""}\n',
+         "s.jsonl:2 names task 'HumanEval/999', which is not in humaneval"),
+        ('{"task_id": null, "completion": ""}\n', "s.jsonl:1 `task_id` must be a string or an integer"),
+    ],
+)
+def test_bad_samples_files_are_one_line_errors_naming_the_line(tmp_path, content, needle):
+    s = tmp_path / "s.jsonl"
+    s.write_text(content)
+    assert needle in _one_line_error(["--benchmark", "humaneval", "--samples", str(s), "--allow-partial"], tmp_path)
+
+
+def test_output_limit_option_and_noisy_correct_answers(tmp_path):
+    t = load_humaneval()[0]
+    noisy = t.reference.replace("    for idx", "    print('debug ' * 2500)\n    for idx", 1)
+    s = tmp_path / "noisy.jsonl"
+    s.write_text(json.dumps({"task_id": t.task_id, "completion": noisy}) + "\n")
+    args = ["eval-code", "--benchmark", "humaneval", "--samples", str(s), "--limit", "1", *SANDBOX]
+    r = runner.invoke(app, [*args, "--output-limit", "2000"])
+    assert r.exit_code == 0, r.output
+    kv = _kv(r.output)
+    assert kv["pass@1"] == "1.0000" and kv["outputs_truncated"] == "1"
+    rec = json.loads((tmp_path / "noisy.jsonl_results.jsonl").read_text())
+    assert rec["passed"] and rec["output_truncated"] and rec["status"] == "pass"
+    r = runner.invoke(app, [*args, "--output-limit", "0"])
+    assert isinstance(r.exception, ConfigError) and "--output-limit" in str(r.exception)

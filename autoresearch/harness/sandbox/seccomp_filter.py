@@ -2,9 +2,9 @@
 
 A job process loads two filters after it has dropped privileges (the kernel runs both; the strictest action wins):
 1. The deny-list (`build_deny_filter`): sockets, exec, process creation other than threads, ptrace and cross-process
-   memory access, namespaces and mounts, and the rarely-needed kernel attack surface (bpf, io_uring, keyctl, ...)
-   return EPERM. A deny-list rather than an allow-list because CPython needs a long, version-dependent tail of
-   syscalls (mmap, futex, getrandom, rseq, ...). libseccomp adds the architecture check (foreign-ABI syscalls such as
+   memory access, namespaces and mounts, memory the host would hold outside the job's rlimits (memfd, SysV IPC),
+   and the rarely-needed kernel attack surface (bpf, io_uring, keyctl, ...) return EPERM. A deny-list rather than
+   an allow-list because CPython needs a long, version-dependent tail of syscalls (mmap, futex, getrandom, rseq, ...). libseccomp adds the architecture check (foreign-ABI syscalls such as
    int 0x80 or x32 kill the process). The BPF is exported once by the executor and loaded in every child with one
    prctl, because compiling it per job costs more than the job itself (DESIGN.md §5: fork+seccomp 110-170/s).
 2. The kill guard (`kill_guard_filter(pid)`): kill/tkill/tgkill/rt_sig*queueinfo may only target the job's own
@@ -54,6 +54,11 @@ DENIED_SYSCALLS: dict[str, tuple[str, ...]] = {
         "shmget shmat shmdt shmctl semget semop semtimedop semctl msgget msgsnd msgrcv msgctl mq_open "
         "mq_timedsend mq_timedreceive mq_notify mq_getsetattr mq_unlink".split()
     ),
+    # Memory outside every rlimit: a memfd is RAM the host holds (shmem) yet not in the job's address space until
+    # mapped, and each may grow to RLIMIT_FSIZE: 56 memfds x 16 MiB raised host shared memory by 896 MiB under a
+    # 1 GiB RLIMIT_AS (issue 8). memfd_secret pins unswappable pages. POSIX shm (shm_open) needs a writable
+    # /dev/shm, which strict does not give the job uid (tests/test_sandbox_attacks.py checks both).
+    "memory outside rlimits": ("memfd_create", "memfd_secret"),
     "identity": tuple("setuid setgid setreuid setregid setresuid setresgid setfsuid setfsgid setgroups capset".split()),
     "kernel surface": tuple(
         "bpf perf_event_open userfaultfd io_uring_setup io_uring_enter io_uring_register keyctl add_key "
