@@ -15,11 +15,11 @@ import torch.nn.functional as F
 
 from autoresearch.harness.code_eval import evaluate, write_report, write_samples
 from autoresearch.harness.code_tasks import CodeTask
+from autoresearch.harness.precision import autocast
 from autoresearch.harness.sandbox import SandboxConfig
 from autoresearch.testbeds.codegen.config import CodegenConfig
 from autoresearch.testbeds.codegen.generate import ModelSampler
 from autoresearch.testbeds.codegen.sft_data import SFTData
-from autoresearch.testbeds.lm.evaluate import autocast
 
 __all__ = ["heldout_loss", "score_pass_at_k", "STOP"]
 
@@ -27,15 +27,18 @@ STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert"]
 
 
 @torch.no_grad()
-def heldout_loss(model: torch.nn.Module, data: SFTData, cfg: CodegenConfig, device: torch.device) -> float:
-    """Token-weighted mean cross-entropy on the answer tokens of the held-out tasks."""
+def heldout_loss(
+    model: torch.nn.Module, data: SFTData, cfg: CodegenConfig, device: torch.device, precision: str
+) -> float:
+    """Token-weighted mean cross-entropy on the answer tokens of the held-out tasks, in the run's resolved
+    `precision` (`fp32` | `bf16`, see `harness.precision.resolve_precision`)."""
     was = model.training
     model.eval()
     total, count = 0.0, 0
     bs = cfg.eval.batch_size
     for i in range(0, data.n_rows, bs):
         x, y = data.inputs[i : i + bs].to(device), data.labels[i : i + bs].to(device)
-        with autocast(device, cfg.train.precision):
+        with autocast(device, precision):
             logits = model(x)
         total += float(F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=-100, reduction="sum"))
         count += int((y != -100).sum())

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from autoresearch.harness.metrics import bits_per_byte, perplexity
+from autoresearch.harness.precision import autocast
 
-__all__ = ["evaluate", "autocast"]
-
-
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on CPU and GPU, or a no-op for fp32."""
-    if precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+__all__ = ["evaluate"]
 
 
 @torch.no_grad()
@@ -30,7 +22,10 @@ def evaluate(
     device: torch.device,
     precision: str,
 ) -> dict[str, float]:
-    """val_loss (token-weighted mean CE, nats), perplexity and val_bpb over fixed `batches`."""
+    """val_loss (token-weighted mean CE, nats), perplexity and val_bpb over fixed `batches`.
+
+    `precision` is the run's resolved precision (`fp32` | `bf16`, see `harness.precision.resolve_precision`).
+    """
     was_training = model.training
     model.eval()
     tb = torch.as_tensor(np.asarray(token_bytes, dtype=np.int64), device=device)
