@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import random
+import subprocess
+import sys
+
 import pytest
 
 from autoresearch.errors import ConfigError
 from autoresearch.harness.config import (
+    Range,
     apply_overrides,
     field_help,
+    field_ranges,
     from_dict,
     load_yaml,
     parse_override,
@@ -42,11 +49,11 @@ def test_bad_value_names_field_value_and_fix():
     with pytest.raises(ConfigError) as e:
         apply_overrides(preset("tiny"), ["model.n_layers=four"])
     assert "`model.n_layers` must be an integer, got 'four'" in str(e.value)
-    with pytest.raises(ConfigError, match=r"`train.precision` must be one of 'fp32', 'bf16', got 'bf61'; did you mean 'bf16'"):
+    with pytest.raises(ConfigError, match=r"`train.precision` must be one of 'auto', 'fp32', 'bf16', got 'bf61'; did you mean 'bf16'"):
         apply_overrides(preset("tiny"), ["train.precision=bf61"])
     with pytest.raises(ConfigError, match=r"`model.n_kv_heads` must divide model.n_heads=4, got 3; use a divisor"):
         apply_overrides(preset("tiny"), ["model.n_kv_heads=3"])
-    with pytest.raises(ConfigError, match="must be > 0"):
+    with pytest.raises(ConfigError, match=r"`train.batch_size` must be in \[1, 1048576\], got 0; use e.g. 8"):
         apply_overrides(preset("tiny"), ["train.batch_size=0"])
 
 
@@ -105,3 +112,188 @@ def test_5dollar_matches_anchor():
     assert (m.d_model, m.n_layers, m.n_heads, m.n_kv_heads, m.d_ff, m.seq_len) == (512, 22, 8, 4, 2048, 2048)
     assert cfg.tokens_per_step == 16384 and cfg.steps == 489
     assert (cfg.optim.muon_lr, cfg.optim.adamw_lr, cfg.optim.adamw_weight_decay) == (0.024, 0.006, 0.2)
+
+
+# --- ranges: every numeric field of every config declares one, and values outside it are refused ---------------------
+
+
+def _config_roots():
+    from autoresearch.testbeds.codegen.config import CodegenConfig, codegen_preset
+
+    return [(LMConfig, lambda: preset("tiny")), (CodegenConfig, lambda: codegen_preset("tiny"))]
+
+
+def _numeric_fields():
+    for cls, make in _config_roots():
+        for name, tp, rng in field_ranges(cls):
+            yield pytest.param(cls, make, name, tp, rng, id=f"{cls.__name__}.{name}")
+
+
+def _outside(tp, rng: Range) -> list:
+    """Values just outside the declared range (and NaN/inf for floats)."""
+    step = 1 if tp is int else 1e-9
+    out = []
+    if rng.lo is not None:
+        out.append(rng.lo if rng.lo_open else rng.lo - step)
+        out.append(rng.lo - 1000)
+    if rng.hi is not None:
+        out.append(rng.hi if rng.hi_open else rng.hi + step)
+    if tp is float:
+        out += [math.nan, math.inf, -math.inf]
+    return out
+
+
+@pytest.mark.parametrize(("cls", "make", "name", "tp", "rng"), list(_numeric_fields()))
+def test_every_numeric_field_has_a_range_and_refuses_values_outside_it(cls, make, name, tp, rng):
+    assert rng is not None, f"{cls.__name__}.{name} declares no range: add ge=/gt=/le=/lt= to its param(...)"
+    is_list = isinstance(_get(make(), name), list)
+    for bad in _outside(tp, rng):
+        value = [bad] if is_list else bad
+        with pytest.raises(ConfigError) as e:
+            apply_overrides(make(), {name: value})
+        msg = str(e.value)
+        assert f"`{name}`" in msg and "\n" not in msg, msg  # names the key the user writes, on one line
+    # the preset's own value is inside the range (ranges are tolerant of what the presets use)
+    assert all(rng.contains(v) for v in _as_list(_get(make(), name)))
+
+
+def _get(cfg, dotted):
+    for part in dotted.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
+
+
+def _as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+@pytest.mark.parametrize("override", [
+    "train.max_seconds=-5", "eval.every=-1", "model.rope_base=0", "train.seed=-1", "train.device=tpu",
+    "model.init_std=-1", "model.d_model=1048576", "optim.adamw_beta1=1.0", "optim.adamw_beta2=-0.1",
+    "optim.muon_momentum=1", "optim.muon_lr=0", "optim.adamw_lr=.inf", "optim.adamw_weight_decay=-0.1",
+    "optim.muon_weight_decay=.nan", "train.threads=-1", "train.diverge_loss=0.5", "train.log_every=0",
+    "train.device=cuda:x", "train.device=''", "data.source=''", "data.val_fraction=0.5", "data.max_corpus_mb=1e400",
+    "model.n_layers=1e400", "train.train_tokens=1e18", "optim.warmup_frac=1.5", "optim.grad_clip=-1",
+])
+def test_listed_bad_values_are_one_line_config_errors(override):
+    with pytest.raises(ConfigError) as e:
+        apply_overrides(preset("tiny"), [override])
+    assert "\n" not in str(e.value) and f"`{override.split('=')[0]}`" in str(e.value)
+
+
+def test_range_messages_state_rule_value_and_fix():
+    with pytest.raises(ConfigError, match=r"^`model.rope_base` must be > 0, got 0.0; use e.g. 10000.0$"):
+        apply_overrides(preset("tiny"), ["model.rope_base=0"])
+    with pytest.raises(ConfigError, match=r"^`optim.adamw_beta1` must be in \[0, 1\), got 1.0; use e.g. 0.9$"):
+        apply_overrides(preset("tiny"), ["optim.adamw_beta1=1.0"])
+    with pytest.raises(ConfigError, match=r"`train.device` must be auto, cpu, cuda, cuda:N or mps, got 'tpu'"):
+        apply_overrides(preset("tiny"), ["train.device=tpu"])
+    with pytest.raises(ConfigError, match=r"`optim.muon_lr` must be a finite number, got nan"):
+        apply_overrides(preset("tiny"), {"optim.muon_lr": math.nan})
+    for ok in ("train.device=cuda:1", "train.device=mps", "train.diverge_loss=0", "train.max_seconds=0",
+               "eval.every=0", "model.rope_base=0.5", "train.seed=4294967296"):
+        apply_overrides(preset("tiny"), [ok])
+    with pytest.raises(ConfigError, match=r"`gpt.n_layers` must be in \[1, 1024\]"):  # the key under codegen
+        from autoresearch.testbeds.codegen.config import codegen_preset
+
+        apply_overrides(codegen_preset("tiny"), ["gpt.n_layers=0"])
+
+
+def test_directly_built_configs_are_checked_too():
+    from autoresearch.testbeds.lm.config import OptimConfig, TrainConfig
+
+    with pytest.raises(ConfigError, match="optim.muon_momentum"):
+        OptimConfig(muon_momentum=1.5)
+    with pytest.raises(ConfigError, match="train.max_seconds"):
+        TrainConfig(max_seconds=-5.0)
+
+
+def test_model_too_big_for_memory_is_refused_with_an_estimate(monkeypatch):
+    import autoresearch.harness.memory as memory
+
+    monkeypatch.setattr(memory, "device_memory", lambda device: (8 * 10**9, "RAM"))
+    cfg = apply_overrides(preset("tiny"), ["model.d_model=16384", "model.n_heads=128", "model.n_kv_heads=64"])
+    with pytest.raises(ConfigError, match=r"~3\.36e\+09 parameters: training needs at least .* but this machine's "
+                                          r"RAM has 8 GB; use a smaller model.d_model"):
+        cfg.check_budget()
+    preset("tiny").check_budget()  # 1.25M parameters fit anywhere
+    from autoresearch.testbeds.codegen.config import codegen_preset
+
+    big = apply_overrides(codegen_preset("tiny"), ["hrm.d_model=16384", "hrm.n_heads=64"])
+    with pytest.raises(ConfigError, match="use a smaller hrm.d_model"):
+        big.check_budget()
+
+
+def test_device_memory_reads_this_machine():
+    from autoresearch.harness.memory import device_memory
+
+    got = device_memory("cpu")
+    assert got is not None and got[0] > 2**28 and got[1] == "RAM"
+
+
+# --- config files ----------------------------------------------------------------------------------------------------
+
+
+def test_saved_experiment_config_loads_with_its_meta_block(tmp_path):
+    path = tmp_path / "config.yaml"
+    save_yaml({**to_dict(preset("tiny")), "meta": {"git": {"commit": "abc"}, "seed": 0}}, path)
+    assert load_yaml(path, LMConfig) == preset("tiny")
+
+
+@pytest.mark.parametrize(("content", "match"), [
+    (b"", r"config file '.*c.yaml' is empty; write a mapping of sections \(model, optim, data, train, eval\)"),
+    (b"# only a comment\n", r"is empty"),
+    (b"- a\n- b\n", r"must hold a mapping of sections .*, got a list"),
+    (b"42\n", r"must hold a mapping of sections .*, got a int"),
+    (b"just words\n", r"must hold a mapping of sections .*, got a str"),
+    (bytes(range(256)) * 4, r"is not (UTF-8 text|valid YAML)"),
+    (b"\xff\xfe\x00m\x00o", r"is not UTF-8 text \(bad byte 0xff at offset 0\)"),
+    (b"model: {d_model: -4}\n", r"config file '.*c.yaml': `model.d_model` must be in \[1, 65536\]"),
+])
+def test_unusable_config_files_are_one_line_errors(tmp_path, content, match):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=match) as e:
+        load_yaml(path, LMConfig)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_yaml(tmp_path, LMConfig)
+
+
+def test_random_bytes_config_file_never_raises_anything_but_config_error(tmp_path):
+    rng = random.Random(0)
+    for i in range(30):
+        path = tmp_path / f"r{i}.yaml"
+        path.write_bytes(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))))
+        with pytest.raises(ConfigError):
+            load_yaml(path, LMConfig)
+
+
+# --- the CLI: bad numbers are exit 2 with one line, never a traceback ------------------------------------------------
+
+
+@pytest.mark.slow
+def test_cli_bad_values_exit_2_with_one_line(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    saved = tmp_path / "exp-config.yaml"
+    save_yaml({**to_dict(preset("tiny")), "meta": {"seed": 0}}, saved)
+    cases = [
+        (["train", "lm", "--set", "train.max_seconds=-5"], "`train.max_seconds` must be >= 0, got -5.0"),
+        (["train", "lm", "--set", "model.d_model=1048576"], "`model.d_model` must be in [1, 65536], got 1048576"),
+        (["train", "lm", "--set", "train.device=tpu"], "`train.device` must be auto, cpu, cuda, cuda:N or mps"),
+        (["train", "lm", "--seed", "-1"], "`train.seed` must be in [0, "),
+        (["train", "lm", "--config", str(empty)], f"config file {str(empty)!r} is empty"),
+        (["train", "lm", "--config", str(saved), "--set", "eval.every=-1"], "`eval.every` must be >= 0, got -1"),
+        (["check", "lm", "--steps", "0"], "--steps must be in [1, 100000], got 0"),
+        (["train", "codegen", "--set", "eval.top_p=0"], "`eval.top_p` must be in (0, 1], got 0.0"),
+    ]
+    for args, want in cases:
+        r = subprocess.run([sys.executable, "-m", "autoresearch", *args, "--root", str(tmp_path / "exps")]
+                           if args[0] == "train" else [sys.executable, "-m", "autoresearch", *args,
+                                                       "--out", str(tmp_path / "chk")],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and want in r.stderr, (args, r.stderr)
+        assert "Traceback" not in r.stderr + r.stdout
+    assert not (tmp_path / "exps").exists()  # refused before an experiment folder is made

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -261,7 +262,8 @@ def test_source_errors_name_field_value_and_fix(tmp_path):
         load_token_data(cfg(tmp_path, tmp_path / "empty"))
     one = tmp_path / "one.jsonl"
     one.write_text(json.dumps({"text": "only one doc"}))
-    with pytest.raises(DataError, match=r"`data.val_fraction`=0.2 split 1 documents into .*; use a corpus"):
+    with pytest.raises(DataError, match=r"`data.val_fraction`=0.2 split 1 documents \(1 chunks of <= 8 KiB, 12 bytes\) "
+                                        r"into 1 train / 0 val; no val_fraction < 0.5 splits this text: add more text"):
         load_token_data(cfg(tmp_path, one))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "ok"}\n{broken\n')
@@ -325,3 +327,180 @@ def test_val_windows_pinned_hashed_and_checked():
     with pytest.raises(DataError, match=r"val split has 5000 tokens but 20 batches x 4 x 65 need 5200; use "
                                         r"eval.val_batches <= 19"):
         val_windows(tokens, 20, 4, 64)
+
+
+# --- long documents: cut at line ends; a split that cannot work says what does -------------------------------------
+
+
+def _records(n_bytes: int) -> str:
+    """One record per line, no blank line (a CSV/log-like corpus): the issue's 334 KB file."""
+    lines, size, i = [], 0, 0
+    while size < n_bytes:
+        line = f"{i},user{i * 7919 % 1000},{(i * 31) % 97}.{i % 10},ok,record number {i} of the export\n"
+        lines.append(line)
+        size += len(line)
+        i += 1
+    return "".join(lines)
+
+
+def test_one_record_per_line_file_is_cut_into_chunks_at_line_ends(tmp_path):
+    text = _records(334_000)
+    p = tmp_path / "records.csv"
+    p.write_text(text)
+    got = read_documents(str(p))
+    assert "".join(got) == text  # no byte lost or added
+    assert len(got) == 41  # ~8 KiB each (was 1 document: every val_fraction failed)
+    assert all(g.endswith("\n") for g in got) and all(len(g) < datamod._CHUNK + 100 for g in got)
+    assert got == read_documents(str(p))  # deterministic
+    ok = 0
+    for vf in (0.05, 0.1, 0.2, 0.3, 0.45):
+        try:
+            d = load_token_data(cfg(tmp_path, p, val_fraction=vf))
+        except DataError as e:  # only when the fraction is too small for ~41 chunks; then its advice must work
+            fix = float(re.search(r"use data.val_fraction=([0-9.]+)", str(e)).group(1))
+            d = load_token_data(cfg(tmp_path, p, val_fraction=fix))
+        else:
+            ok += 1
+        check_token_data(d)
+        assert d.meta["corpus_bytes"] == len(text.encode()) == p.stat().st_size  # val_bpb divides by disk bytes
+    assert ok == 5  # with this content every fraction tried works; the except branch guards other content
+
+
+def test_long_paragraphs_next_to_short_ones():
+    body = _records(20_000).rstrip("\n")
+    got = datamod._split_text("intro paragraph\n\n" + body + "\n\nclosing words")
+    assert got[0] == "intro paragraph" and got[-1] == "closing words" and len(got) >= 5
+    assert "".join(got[1:-1]) == body
+    assert datamod._chunks("x" * 20_000) == ["x" * 8192, "x" * 8192, "x" * 3616]  # a single huge line: hard cuts
+
+
+def test_few_large_documents_fall_back_to_chunks(tmp_path):
+    root = tmp_path / "two_files"
+    root.mkdir()
+    (root / "a.txt").write_text(_records(60_000))
+    (root / "b.txt").write_text(_records(70_000).upper())
+    sizes = sum(f.stat().st_size for f in root.iterdir())
+    assert not all(split_documents(read_documents(str(root)), 0.1))  # as whole files: no split at 0.1
+    d = load_token_data(cfg(tmp_path, root, val_fraction=0.1))
+    check_token_data(d)
+    assert d.meta["chunked"] and d.meta["n_docs"] == 2 and d.meta["corpus_bytes"] == sizes
+
+
+def test_split_error_gives_a_val_fraction_that_works(tmp_path):
+    seen = {"fix": 0, "more text": 0}
+    for i in range(40):
+        p = tmp_path / f"few{i}.jsonl"
+        p.write_text("\n".join(json.dumps({"text": f"doc {i}-{j} " * 20}) for j in range(2)))
+        try:
+            load_token_data(cfg(tmp_path, p, val_fraction=0.01))
+            continue
+        except DataError as e:
+            msg = str(e)
+        assert "\n" not in msg and "split 2 documents" in msg
+        m = re.search(r"use data.val_fraction=([0-9.]+) ", msg)
+        if m:
+            seen["fix"] += 1
+            d = load_token_data(cfg(tmp_path, p, val_fraction=float(m.group(1))))  # the advice works
+            assert d.meta["n_train_docs"] == d.meta["n_val_docs"] == 1
+        else:
+            seen["more text"] += 1
+            assert "no val_fraction < 0.5 splits this text: add more text" in msg
+            for vf in (0.05, 0.2, 0.3, 0.49):  # and it is true: nothing works
+                with pytest.raises(DataError):
+                    load_token_data(cfg(tmp_path, p, val_fraction=vf))
+    assert seen["fix"] and seen["more text"]
+
+
+# --- encodings and binary input: never replaced silently -------------------------------------------------------------
+
+
+def _latin1_corpus() -> bytes:
+    return ("".join(f"Ligne {i}: café, crème brûlée et façade {i}.\n" for i in range(3000))).encode("latin-1")
+
+
+def test_latin1_text_file_stops_with_path_offset_and_iconv(tmp_path):
+    raw = _latin1_corpus()
+    p = tmp_path / "fr.txt"
+    p.write_bytes(raw)
+    first = next(i for i, b in enumerate(raw) if b >= 0x80)
+    with pytest.raises(DataError) as e:
+        load_token_data(cfg(tmp_path, p))
+    msg = str(e.value)
+    assert msg == (f"{p} is not UTF-8: byte 0x{raw[first]:02x} at offset {first} (line 1); convert it, e.g. "
+                   f"`iconv -f latin1 -t utf-8 {p} > {p}.utf8`, and use that file")
+    fixed = tmp_path / "fr.utf8.txt"
+    fixed.write_bytes(raw.decode("latin-1").encode("utf-8"))  # what the iconv advice produces
+    d = load_token_data(cfg(tmp_path, fixed))
+    check_token_data(d)
+    assert d.meta["corpus_bytes"] == fixed.stat().st_size
+
+
+def test_non_utf8_in_folder_and_jsonl_is_refused_with_offset(tmp_path):
+    root = tmp_path / "mixed"
+    root.mkdir()
+    (root / "a.txt").write_text(docs(1)[0])
+    (root / "b.txt").write_bytes(b"fine line\nna\xefve\n")
+    with pytest.raises(DataError, match=r"mixed/b.txt is not UTF-8: byte 0xef at offset 12 \(line 2\); convert it"):
+        load_token_data(cfg(tmp_path, root))
+    j = tmp_path / "l1.jsonl"
+    j.write_bytes(b'{"text": "ok"}\n{"text": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"l1.jsonl:2 is not UTF-8: byte 0xe9 at offset 28; convert the file, e.g. "
+                                        r"`iconv -f latin1"):
+        load_token_data(cfg(tmp_path, j))
+
+
+def test_jsonl_text_that_is_not_a_string_or_has_a_lone_surrogate(tmp_path):
+    j = tmp_path / "n.jsonl"
+    j.write_text('{"text": "ok"}\n{"text": null}\n')
+    with pytest.raises(DataError, match=r"n.jsonl:2 field 'text' is null, not a string"):
+        read_documents(str(j))
+    s = tmp_path / "s.jsonl"
+    s.write_text('{"text": "ok"}\n{"text": "bad \\ud800 half"}\n')
+    with pytest.raises(DataError, match=r"s.jsonl:2 field 'text' holds an unpaired surrogate escape at character 4"):
+        read_documents(str(s))
+
+
+def test_binary_source_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    blob = tmp_path / "random.bin.txt"
+    blob.write_bytes(rng.integers(0, 256, 3_000_000, dtype=np.uint8).tobytes())  # the issue's 3 MB of random bytes
+    with pytest.raises(DataError, match=r"`data.source` '.*random.bin.txt' is not text \(a NUL byte at offset \d+\); "
+                                        r"point it at a UTF-8 text file"):
+        load_token_data(cfg(tmp_path, blob))
+    no_nul = tmp_path / "random_no_nul.txt"
+    no_nul.write_bytes(rng.integers(1, 256, 200_000, dtype=np.uint8).tobytes())
+    with pytest.raises(DataError, match=r"is not text \(1[01]% control bytes in its first 65536 bytes\)"):
+        load_token_data(cfg(tmp_path, no_nul))
+    utf16 = tmp_path / "u16.txt"
+    utf16.write_bytes("some text\n".encode("utf-16"))
+    with pytest.raises(DataError, match=r"is not text .*iconv -f utf-16 -t utf-8"):
+        read_documents(str(utf16))
+    only_binary = tmp_path / "bins"
+    only_binary.mkdir()
+    (only_binary / "x.dat").write_bytes(blob.read_bytes()[:5000])
+    with pytest.raises(DataError, match=r"gave no non-empty documents \(1 binary file\(s\) skipped\)"):
+        load_token_data(cfg(tmp_path, only_binary))
+    j = tmp_path / "random.jsonl"
+    j.write_bytes(blob.read_bytes()[:5000])
+    with pytest.raises(DataError):
+        load_token_data(cfg(tmp_path, j))
+
+
+def test_text_with_escape_sequences_and_tabs_is_text(tmp_path):
+    p = tmp_path / "log.txt"
+    p.write_text("".join(f"\x1b[32mINFO\x1b[0m\tstep {i}\r\n" for i in range(2000)))
+    assert "".join(read_documents(str(p))) == p.read_bytes().decode()
+
+
+def test_cap_cut_inside_a_multibyte_character(tmp_path):
+    p = tmp_path / "one_line.txt"
+    p.write_text("é" * 30_000)  # 60 KB, no newline: the cap cuts inside a 2-byte character
+    got = read_documents(str(p), max_corpus_mb=0.010001)
+    assert "".join(got) == "é" * 5000
+
+
+def test_hf_rows_that_are_not_text_are_refused(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    datasets.Dataset.from_dict({"content": ["fine text", None]}).save_to_disk(str(tmp_path / "ds"))
+    with pytest.raises(DataError, match=r"row 1 of 'hf:.*ds' has 'content' = None, not a string"):
+        read_documents(f"hf:{tmp_path / 'ds'}", text_field="content")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from autoresearch.cli.train import lm_config_from_cli
+from autoresearch.errors import ConfigError
 from autoresearch.testbeds.lm.config import PRESETS
 
 __all__ = ["register"]
@@ -25,6 +26,7 @@ def check_lm(
     """forward_pass, short_training, checkpoint_roundtrip, evaluation_pipeline."""
     from autoresearch.testbeds.lm.checks import run_checks
 
+    _check_steps(steps)
     cfg = lm_config_from_cli(preset_name, config, sets, None, None, round_up=True)
     out.mkdir(parents=True, exist_ok=True)
     _report("lm", run_checks(cfg, out, steps=max(4, steps)), out)
@@ -43,8 +45,16 @@ def check_codegen(
     from autoresearch.testbeds.codegen.checks import run_checks
     from autoresearch.testbeds.codegen.config import CodegenConfig, codegen_preset
 
+    _check_steps(steps)
+    if arch not in ("hrm", "gpt"):
+        raise ConfigError(f"--model must be hrm or gpt, got {arch!r}; use --model hrm")
     cfg = config_from_cli(CodegenConfig, codegen_preset, preset_name, None, sets, None, None, extra=[f"arch={arch}"])
     _report("codegen", run_checks(cfg, out, steps=max(4, steps)), out)
+
+
+def _check_steps(steps: int) -> None:
+    if not 1 <= steps <= 100_000:
+        raise ConfigError(f"--steps must be in [1, 100000], got {steps}; use e.g. --steps 30 (at least 4 are run)")
 
 
 def _report(name: str, results: list, out: Path) -> None:

@@ -3,12 +3,17 @@
 Configs are plain dataclasses owned by the component they configure (STYLE.md §3). Each field carries a one-line
 help text in its metadata (`param(default, "help")`), which doubles as CLI help. Loading is strict: an unknown key is
 an error with a "did you mean", and a value of the wrong type names the field, the value and the expected type.
+
+Every numeric field declares its valid range with the field (`param(0.9, "beta1", ge=0, lt=1)`); a config's
+`__post_init__` calls `check_ranges(self, section)`, so presets, YAML files and `--set` overrides are all checked, and
+NaN/inf are refused for every float. A guard test asserts that every numeric field of every config declares a range.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -27,15 +32,55 @@ __all__ = [
     "load_yaml",
     "save_yaml",
     "field_help",
+    "field_ranges",
     "require",
+    "check_ranges",
+    "Range",
 ]
 
 T = TypeVar("T")
 
 
-def param(default: Any, help: str, **kw: Any) -> Any:
-    """A dataclass field with a default and a one-line help text (mutable defaults use a factory)."""
-    meta = {"help": help}
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Closed or open bounds of a numeric field; `None` = unbounded on that side."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def contains(self, v: float) -> bool:
+        if isinstance(v, float) and not math.isfinite(v):
+            return False
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return not (self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi))
+
+    def __str__(self) -> str:
+        if self.lo is not None and self.hi is not None:
+            return f"in {'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}{')' if self.hi_open else ']'}"
+        if self.lo is not None:
+            return f"{'>' if self.lo_open else '>='} {_num(self.lo)}"
+        if self.hi is not None:
+            return f"{'<' if self.hi_open else '<='} {_num(self.hi)}"
+        return "finite"
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def param(default: Any, help: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+          lt: float | None = None, **kw: Any) -> Any:
+    """A dataclass field with a default, a one-line help text and, for numbers, its valid range (ge/gt/le/lt).
+
+    Mutable defaults use a factory. For a list of numbers the range applies to each item.
+    """
+    meta: dict[str, Any] = {"help": help}
+    if ge is not None or gt is not None or le is not None or lt is not None:
+        meta["range"] = Range(lo=gt if gt is not None else ge, hi=lt if lt is not None else le,
+                              lo_open=gt is not None, hi_open=lt is not None)
     if isinstance(default, (list, dict, set)) or dataclasses.is_dataclass(default):
         proto = default
         return dataclasses.field(default_factory=lambda: _copy(proto), metadata=meta, **kw)
@@ -52,6 +97,33 @@ def require(ok: bool, field: str, value: Any, rule: str, fix: str) -> None:
     """Raise a one-line ConfigError "`field` rule, got value; fix" unless `ok`."""
     if not ok:
         raise ConfigError(f"`{field}` {rule}, got {value!r}; {fix}")
+
+
+def check_ranges(cfg: Any, section: str = "") -> None:
+    """Raise a one-line ConfigError for the first field of dataclass `cfg` outside its declared range.
+
+    NaN and inf are refused for every float field, with or without a declared range.
+    """
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        rng: Range | None = f.metadata.get("range")
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                continue
+            finite = not isinstance(v, float) or math.isfinite(v)
+            if finite and (rng is None or rng.contains(v)):
+                continue
+            rule = f"must be {rng}" if rng is not None else "must be a finite number"
+            if rng is not None and not finite:
+                rule = f"must be a finite number {rng}"
+            raise ConfigError(f"`{_join(section, f.name)}` {rule}, got {value!r}; use e.g. {_default_of(f)!r}")
+
+
+def _default_of(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -138,13 +210,20 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             return value
         raise ConfigError(f"`{where}` must be true or false, got {value!r}")
     if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (isinstance(value, float) and not value.is_integer())):
             raise ConfigError(f"`{where}` must be an integer, got {value!r}")
         return int(value)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"`{where}` must be a number, got {value!r}")
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int beyond float range
+            raise ConfigError(f"`{where}` must be a finite number, got {value!r}") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"`{where}` must be a finite number, got {value!r}")
+        return value
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"`{where}` must be a string, got {value!r}")
@@ -171,6 +250,13 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         return cls(**kwargs)
     except TypeError as e:
         raise ConfigError(f"`{where or cls.__name__}`: {e}") from None
+    except ConfigError as e:
+        # a section class names its fields by its usual section (`model.d_model`); here it sits at `where`
+        # (codegen's `gpt.d_model`), so the message names the key the user actually writes
+        section = getattr(cls, "section", "")
+        if where and section and section != where:
+            raise ConfigError(str(e).replace(f"`{section}.", f"`{where}.")) from None
+        raise
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -221,20 +307,66 @@ def field_help(cls: type, prefix: str = "") -> list[tuple[str, str, Any]]:
             default = f.default if f.default is not dataclasses.MISSING else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else None
             )
-            out.append((name, f.metadata.get("help", ""), default))
+            rng = f.metadata.get("range")
+            help_ = f.metadata.get("help", "") + (f"; {rng}" if rng is not None else "")
+            out.append((name, help_, default))
+    return out
+
+
+def field_ranges(cls: type, prefix: str = "") -> list[tuple[str, type, Range | None]]:
+    """(dotted name, type, declared range) for every int/float leaf field of a dataclass (lists of numbers too)."""
+    out = []
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        name, tp = _join(prefix, f.name), hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            out.extend(field_ranges(tp, name))  # type: ignore[arg-type]
+            continue
+        if get_origin(tp) in (list, tuple) and get_args(tp):
+            tp = get_args(tp)[0]
+        if tp in (int, float):
+            out.append((name, tp, f.metadata.get("range")))
     return out
 
 
 def load_yaml(path: str | Path, cls: type[T]) -> T:
-    """Load and validate a config YAML file."""
+    """Load and validate a config YAML file (an experiment's `config.yaml` too: its `meta` block is provenance).
+
+    Every way the file can be unusable (missing, a folder, not UTF-8, not YAML, empty, not a mapping, a bad value)
+    is a one-line ConfigError naming the file.
+    """
     path = Path(path)
+    shown = repr(str(path))
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist; check the path") from None
+        raise ConfigError(f"config file {shown} does not exist; check the path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {shown} is a folder; pass a YAML file such as exp-NNN/config.yaml") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {shown}: {e.strerror}; check its permissions") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {shown} is not UTF-8 text (bad byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                          f"pass a YAML config file") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {str(e).splitlines()[0]}") from None
-    return from_dict(cls, data)
+        raise ConfigError(f"config file {shown} is not valid YAML: {str(e).splitlines()[0]}") from None
+    sections = ", ".join(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    if data is None:
+        raise ConfigError(f"config file {shown} is empty; write a mapping of sections ({sections}), e.g. "
+                          f"`train: {{seed: 1}}`, or drop --config to use a preset")
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {shown} must hold a mapping of sections ({sections}), got a "
+                          f"{type(data).__name__}; write it as `section: {{field: value}}`")
+    if "meta" in data and "meta" not in {f.name for f in dataclasses.fields(cls)}:  # type: ignore[arg-type]
+        data = {k: v for k, v in data.items() if k != "meta"}  # provenance of a saved experiment, not config
+    try:
+        return from_dict(cls, data)
+    except ConfigError as e:
+        raise ConfigError(f"config file {shown}: {e}") from None
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from autoresearch.errors import ConfigError
-from autoresearch.harness.config import param, require
-from autoresearch.testbeds.lm.config import ModelConfig, OptimConfig, TrainConfig
+from autoresearch.harness.config import check_ranges, param, require
+from autoresearch.testbeds.lm.config import MAX_SEQ_LEN, MAX_VOCAB, MAX_WIDTH, ModelConfig, OptimConfig, TrainConfig
 
 __all__ = [
     "HRMConfig",
@@ -35,33 +35,32 @@ __all__ = [
 class HRMConfig:
     """Causal HRM: two transformer stacks (H slow, L fast) iterated H_cycles x (L_cycles + 1) times per token."""
 
-    d_model: int = param(512, "width of the hidden states z_H, z_L and the token embedding")
-    n_heads: int = param(8, "attention heads (MHA); head_dim = d_model / n_heads")
-    layers_per_stack: int = param(4, "transformer blocks in each of the H and L stacks")
-    h_cycles: int = param(2, "outer (slow, H) cycles per forward")
-    l_cycles: int = param(2, "inner (fast, L) cycles per H cycle")
-    d_ff: int = param(1536, "SwiGLU hidden width")
-    rope_base: float = param(10000.0, "RoPE base frequency")
-    seq_len: int = param(1024, "context length in tokens (training windows; generation crops prompts to fit)")
+    section: ClassVar[str] = "hrm"
+
+    d_model: int = param(512, "width of the hidden states z_H, z_L and the token embedding", ge=1, le=MAX_WIDTH)
+    n_heads: int = param(8, "attention heads (MHA); head_dim = d_model / n_heads", ge=1, le=1024)
+    layers_per_stack: int = param(4, "transformer blocks in each of the H and L stacks", ge=1, le=1024)
+    h_cycles: int = param(2, "outer (slow, H) cycles per forward", ge=1, le=256)
+    l_cycles: int = param(2, "inner (fast, L) cycles per H cycle", ge=1, le=256)
+    d_ff: int = param(1536, "SwiGLU hidden width", ge=1, le=4 * MAX_WIDTH)
+    rope_base: float = param(10000.0, "RoPE base frequency (theta)", gt=0)
+    seq_len: int = param(1024, "context length in tokens (training windows; generation crops prompts to fit)",
+                         ge=1, le=MAX_SEQ_LEN)
     grad_mode: Literal["one_step", "last_k", "full"] = param(
         "one_step", "backprop through: the final L and H calls (HRM one-step gradient), the last k calls, or all calls"
     )
-    grad_last_k: int = param(2, "grad_mode=last_k: number of final module calls that carry gradients")
+    grad_last_k: int = param(2, "grad_mode=last_k: number of final module calls that carry gradients", ge=1)
     tie_embeddings: bool = param(True, "share the token embedding with the output head")
-    init_std: float = param(0.02, "std of the normal init of linear and embedding weights")
+    init_std: float = param(0.02, "std of the normal init of linear and embedding weights", gt=0, le=1)
 
     def __post_init__(self) -> None:
-        for name in ("d_model", "n_heads", "layers_per_stack", "h_cycles", "l_cycles", "d_ff", "seq_len"):
-            v = getattr(self, name)
-            require(v > 0, f"model.{name}", v, "must be > 0", "use a positive integer")
-        require(self.d_model % self.n_heads == 0, "model.d_model", self.d_model,
-                f"must be divisible by model.n_heads={self.n_heads}", "pick d_model = n_heads * head_dim")
-        require((self.d_model // self.n_heads) % 2 == 0, "model.d_model", self.d_model,
+        check_ranges(self, "hrm")
+        require(self.d_model % self.n_heads == 0, "hrm.d_model", self.d_model,
+                f"must be divisible by hrm.n_heads={self.n_heads}", "pick d_model = n_heads * head_dim")
+        require((self.d_model // self.n_heads) % 2 == 0, "hrm.d_model", self.d_model,
                 f"must give an even head_dim for RoPE (d_model/n_heads = {self.d_model / self.n_heads})",
                 "use d_model/n_heads even")
-        require(self.rope_base > 0, "model.rope_base", self.rope_base, "must be > 0", "use 10000")
-        require(self.init_std > 0, "model.init_std", self.init_std, "must be > 0", "use 0.02")
-        require(1 <= self.grad_last_k <= self.n_calls, "model.grad_last_k", self.grad_last_k,
+        require(1 <= self.grad_last_k <= self.n_calls, "hrm.grad_last_k", self.grad_last_k,
                 f"must be in [1, h_cycles*(l_cycles+1)={self.n_calls}]",
                 "use 2 (one-step gradient) or set grad_mode=full")
 
@@ -125,43 +124,48 @@ def hrm_preset(name: str) -> HRMConfig:
 class CodeDataConfig:
     """Tokenizer and training data of a codegen experiment."""
 
+    section: ClassVar[str] = "data"
+
     corpus: str = param("suite", "text the BPE is trained on: suite (the generated train tasks) | stdlib | PATH")
     tokenizer: Literal["bpe", "byte"] = param("bpe", "byte-level BPE trained on `corpus` (cached) or raw bytes")
-    vocab_size: int = param(1024, "BPE vocabulary size")
-    corpus_mb: float = param(8.0, "cap on the corpus read for the tokenizer (stdlib / PATH), MB")
-    train_tasks: int = param(20000, "generated train-split tasks used for supervised training")
-    suite_seed: int = param(0, "seed of the generated task suite (train and held-out tasks)")
+    vocab_size: int = param(1024, "BPE vocabulary size", ge=258, le=MAX_VOCAB)
+    corpus_mb: float = param(8.0, "cap on the corpus read for the tokenizer (stdlib / PATH), MB", gt=0, le=1_000_000)
+    train_tasks: int = param(20000, "generated train-split tasks used for supervised training", ge=1, le=10**8)
+    suite_seed: int = param(0, "seed of the generated task suite (train and held-out tasks)", ge=0, le=2**63 - 1)
     mbpp_path: str = param("", "if set, also train on MBPP's train split (task ids 601-974) from this JSONL")
-    pretrain_steps: int = param(0, "first N optimizer steps: next-token pretraining on `pretrain_source`, then SFT")
+    pretrain_steps: int = param(0, "first N optimizer steps: next-token pretraining on `pretrain_source`, then SFT",
+                                ge=0)
     pretrain_source: str = param("stdlib", "pretraining corpus (any LM-testbed data.source), same tokenizer")
     cache_dir: str = param("", "tokenizer/token cache (default: $AUTORESEARCH_CACHE or ~/.cache/autoresearch)")
 
     def __post_init__(self) -> None:
-        require(self.tokenizer == "byte" or self.vocab_size >= 258, "data.vocab_size", self.vocab_size,
-                "must be >= 258 for a byte-level BPE", "use e.g. 1024")
-        require(self.train_tasks > 0, "data.train_tasks", self.train_tasks, "must be > 0", "use e.g. 20000")
-        require(self.pretrain_steps >= 0, "data.pretrain_steps", self.pretrain_steps, "must be >= 0", "use 0 for none")
+        check_ranges(self, "data")
+        require(bool(self.corpus.strip()), "data.corpus", self.corpus, "must not be empty", "use 'suite'")
+        require(bool(self.pretrain_source.strip()), "data.pretrain_source", self.pretrain_source, "must not be empty",
+                "use 'stdlib'")
 
 
 @dataclass
 class CodeEvalConfig:
     """Held-out scoring: answer loss and pass@k executed in the sandbox."""
 
-    heldout_tasks: int = param(200, "held-out generated tasks scored at the end")
-    n_samples: int = param(10, "sampled completions per task for pass@k (0 = greedy pass@1 only)")
-    temperature: float = param(0.8, "sampling temperature of the pass@k samples")
-    top_p: float = param(0.95, "nucleus sampling threshold")
-    max_new_tokens: int = param(48, "longest completion, in tokens")
-    k: list[int] = param([1, 10], "pass@k values reported (k <= n_samples)")
-    batch_size: int = param(32, "rows per batch of the held-out loss")
-    gen_batch_size: int = param(16, "samples decoded together")
-    workers: int = param(0, "sandbox executors (0 = one per core)")
+    section: ClassVar[str] = "eval"
+
+    heldout_tasks: int = param(200, "held-out generated tasks scored at the end", ge=1, le=10**7)
+    n_samples: int = param(10, "sampled completions per task for pass@k (0 = greedy pass@1 only)", ge=0, le=100_000)
+    temperature: float = param(0.8, "sampling temperature of the pass@k samples (0 = greedy)", ge=0, le=100)
+    top_p: float = param(0.95, "nucleus sampling threshold", gt=0, le=1)
+    max_new_tokens: int = param(48, "longest completion, in tokens", ge=1, le=MAX_SEQ_LEN)
+    k: list[int] = param([1, 10], "pass@k values reported (k <= n_samples)", ge=1, le=100_000)
+    batch_size: int = param(32, "rows per batch of the held-out loss", ge=1, le=1_048_576)
+    gen_batch_size: int = param(16, "samples decoded together", ge=1, le=1_048_576)
+    workers: int = param(0, "sandbox executors (0 = one per core)", ge=0, le=4096)
     allow_reduced: bool = param(False, "score at the reduced sandbox level when bubblewrap is missing")
     score: bool = param(True, "run pass@k at the end of training (off: held-out loss only)")
 
     def __post_init__(self) -> None:
-        require(self.heldout_tasks > 0, "eval.heldout_tasks", self.heldout_tasks, "must be > 0", "use e.g. 200")
-        require(all(k >= 1 for k in self.k), "eval.k", self.k, "must hold positive integers", "use e.g. [1, 10]")
+        check_ranges(self, "eval")
+        require(len(self.k) > 0, "eval.k", self.k, "must list at least one k", "use e.g. [1, 10]")
         require(self.n_samples == 0 or max(self.k) <= self.n_samples, "eval.k", self.k,
                 f"must not exceed eval.n_samples={self.n_samples} (pass@k needs n >= k)", "lower k or raise n_samples")
 
@@ -190,6 +194,28 @@ class CodegenConfig:
     @property
     def steps(self) -> int:
         return max(1, self.train.train_tokens // self.tokens_per_step)
+
+    def param_count(self) -> int:
+        """Parameters of the model this config trains (a matched GPT has the HRM's count, within 5%)."""
+        vocab = 257 if self.data.tokenizer == "byte" else self.data.vocab_size
+        if self.arch == "gpt" and not self.match_params:
+            import torch
+
+            from autoresearch.testbeds.lm.model import GPT
+
+            with torch.device("meta"):
+                return int(GPT(self.gpt, vocab).num_params())
+        from autoresearch.testbeds.codegen.param_match import hrm_param_count
+
+        return hrm_param_count(self.hrm, vocab)
+
+    def check_budget(self) -> CodegenConfig:
+        """Validate that the model's training state fits in the memory of `train.device` here (harness/memory.py)."""
+        from autoresearch.harness.memory import check_fits
+
+        where = "gpt" if self.arch == "gpt" and not self.match_params else "hrm"
+        check_fits(self.param_count(), self.train.device, f"use a smaller {where}.d_model / d_ff / depth")
+        return self
 
 
 def codegen_tiny() -> CodegenConfig:

@@ -13,7 +13,7 @@ import torch
 
 from autoresearch.testbeds.lm.config import OptimConfig
 
-__all__ = ["build_optimizers", "lr_multiplier", "set_lr"]
+__all__ = ["build_optimizers", "lr_multiplier", "schedule_steps", "set_lr"]
 
 
 def build_optimizers(model: torch.nn.Module, cfg: OptimConfig) -> list[torch.optim.Optimizer]:
@@ -38,24 +38,46 @@ def build_optimizers(model: torch.nn.Module, cfg: OptimConfig) -> list[torch.opt
     return opts
 
 
-def lr_multiplier(step: int, total_steps: int, cfg: OptimConfig) -> float:
-    """Multiplier of the peak LR at `step` (0-based) for constant / cosine / warmup-stable-decay."""
+def schedule_steps(total_steps: int, cfg: OptimConfig) -> tuple[int, int]:
+    """(warm-up steps W, decay steps D) of a run of `total_steps` steps under `cfg`.
+
+    W = round(warmup_frac * T); for cosine/wsd at most T - 1, so the last step is always a decay step. D (wsd only) =
+    round(decay_frac * T), at least 1 (so a short run or decay_frac=0 still ends at min_lr_frac) and at most the
+    T - W steps after the warm-up.
+    """
     total = max(total_steps, 1)
-    warmup = int(round(cfg.warmup_frac * total))
+    warmup = min(int(round(cfg.warmup_frac * total)), total if cfg.schedule == "constant" else total - 1)
+    decay = min(max(int(round(cfg.decay_frac * total)), 1), total - warmup) if cfg.schedule == "wsd" else 0
+    return warmup, decay
+
+
+def lr_multiplier(step: int, total_steps: int, cfg: OptimConfig) -> float:
+    """Multiplier of the peak LR at `step` (0-based) of `total_steps`, by definition:
+
+    warm-up   steps 0..W-1 rise linearly: (s+1)/W, so step 0 gets 1/W and step W-1 the peak;
+    constant  1.0 after the warm-up, up to and including the last step;
+    cosine    half a cosine from the peak (step W) to min_lr_frac (the last step, T-1);
+    wsd       1.0 until the decay, then linear over its D steps: step T-D gets 1 - 1/D of the way down
+              from the peak and the last step exactly min_lr_frac.
+    Steps past the end keep the last step's value.
+    """
+    total = max(total_steps, 1)
+    step = min(max(step, 0), total - 1)
+    warmup, decay = schedule_steps(total, cfg)
     if step < warmup:
         return (step + 1) / warmup
     if cfg.schedule == "constant":
         return 1.0
     floor = cfg.min_lr_frac
     if cfg.schedule == "cosine":
-        progress = (step - warmup) / max(total - warmup - 1, 1)
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    decay = int(round(cfg.decay_frac * total))
+        span = total - 1 - warmup
+        progress = (step - warmup) / span if span > 0 else 1.0
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
     decay_start = total - decay
-    if step < decay_start or decay == 0:
+    if step < decay_start:
         return 1.0
-    progress = (step - decay_start) / decay
-    return floor + (1 - floor) * max(0.0, 1 - progress)
+    progress = (step - decay_start + 1) / decay
+    return floor + (1 - floor) * (1 - progress)
 
 
 def set_lr(opts: list[torch.optim.Optimizer], multiplier: float) -> float:
