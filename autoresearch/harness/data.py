@@ -3,7 +3,8 @@
 Sources (`DataConfig.source`):
     stdlib           the running interpreter's standard library `.py` files (no site-packages, no test folders)
     FILE.jsonl       one JSON object per line; the document is its `text_field`
-    FILE             a text file; split into documents on `<|endoftext|>`, else into ~8 KiB runs of paragraphs
+    FILE             a text file; split into documents on `<|endoftext|>`, else into ~8 KiB runs of paragraphs (a
+                     longer paragraph, e.g. one record per line with no blank line, is cut at line ends)
     DIR              every text file under DIR (recursive, sorted by path, hidden and binary files skipped)
     DIR of *.bin     pre-tokenized shards (format below)
     hf:NAME[:CONFIG] a HF `datasets` dataset, split "train", streamed (keyed in the cache by name only), or a
@@ -11,8 +12,16 @@ Sources (`DataConfig.source`):
 At most `max_corpus_mb` MB are read. A folder over the cap keeps a deterministic spread sample of its files (chosen by
 hash of the relative path), so the cap does not take only the alphabetically first sub-folders.
 
+Text must be UTF-8: a file that is not (latin-1, UTF-16, ...) stops with its path, byte offset and an `iconv` command,
+never silently replaced (the byte counts behind val_bpb must be the bytes on disk); a binary file given as the source
+(a NUL byte, or over 5% control bytes) is refused, and one inside a folder is skipped. The stdlib corpus skips any
+non-UTF-8 file instead (there is nothing for the user to convert).
+
 Split: a document is in val when the first 8 bytes of sha256(document) / 2**64 < val_fraction, so it does not depend
-on document order and duplicates never straddle the split. Tokens are `doc, EOT, doc, EOT, ...` per split.
+on document order and duplicates never straddle the split. When whole documents leave train or val empty (a few large
+files or records), every document is cut into ~8 KiB chunks at line ends and split again (still by hash, so still
+deterministic); when even that fails, the error names a val_fraction that works or says how much text is missing.
+Tokens are `doc, EOT, doc, EOT, ...` per split.
 
 Cache: `<cache>/tokens/<key>/{train.bin, val.bin, tokenizer.json, meta.json}`, key = sha256 of (source fingerprint:
 resolved path + file names, sizes and mtimes; cap; val_fraction; text_field; tokenizer spec). Token files are raw
@@ -30,7 +39,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import shlex
 import shutil
 import sys
 import sysconfig
@@ -44,7 +55,7 @@ import numpy as np
 import torch
 
 from autoresearch.errors import DataError
-from autoresearch.harness.atomic import atomic_write_text, file_lock
+from autoresearch.harness.atomic import CACHE_ELSEWHERE, atomic_write_text, disk_error, file_lock
 from autoresearch.harness.tokenizer import EOT, ByteTokenizer, HFTokenizer, Tokenizer, cached_bpe, load_tokenizer
 
 __all__ = [
@@ -58,7 +69,7 @@ __all__ = [
     "cache_root",
 ]
 
-_FORMAT = 1  # bump when the cache layout or the document rules change
+_FORMAT = 2  # bump when the cache layout or the document rules change (2: long paragraphs cut at lines, strict UTF-8)
 _CHUNK = 8192  # target size of a document cut from one long text file
 _STDLIB_SKIP = {"site-packages", "dist-packages", "test", "tests", "idle_test", "__pycache__"}
 _LLMC_MAGIC = {20240520: np.uint16, 20240801: np.uint32}
@@ -140,16 +151,84 @@ def _fingerprint(paths: list[Path]) -> list[Any]:
     return out
 
 
-def _is_text(raw: bytes) -> bool:
-    return b"\x00" not in raw[:8192]
+_CONTROL = bytes(b for b in range(32) if b not in b"\t\n\x0c\r\x1b") + b"\x7f"  # not in text (ESC: coloured logs)
+
+
+def _binary_reason(raw: bytes) -> str | None:
+    """Why `raw` is not text (a NUL byte; > 5% control bytes in its first 64 KiB), or None when it may be text."""
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        return f"a NUL byte at offset {nul}"
+    head = raw[:65536]
+    ctrl = len(head) - len(head.translate(None, _CONTROL))
+    if head and ctrl > 0.05 * len(head):  # random bytes: 11%; text: ~0
+        return f"{ctrl / len(head):.0%} control bytes in its first {len(head)} bytes"
+    return None
+
+
+def _decode(raw: bytes, where: str) -> str:
+    """Strict UTF-8, or a one-line DataError naming the file, the byte offset and a conversion command."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        q = shlex.quote(where)
+        raise DataError(f"{where} is not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} (line {line}); convert "
+                        f"it, e.g. `iconv -f latin1 -t utf-8 {q} > {shlex.quote(where + '.utf8')}`, and use that "
+                        f"file") from None
+
+
+def _utf8_prefix(raw: bytes) -> bytes:
+    """`raw` without a trailing, incomplete UTF-8 sequence (left by cutting a file at the byte cap)."""
+    for back in range(1, min(4, len(raw)) + 1):
+        b = raw[-back]
+        if b & 0xC0 != 0x80:  # the last lead byte
+            need = 1 if b < 0x80 else 2 if b >> 5 == 0b110 else 3 if b >> 4 == 0b1110 else 4
+            return raw[:-back] if need > back else raw
+    return raw
+
+
+def _chunks(text: str, size: int = _CHUNK) -> list[str]:
+    """`text` cut into pieces of about `size` characters at line ends (a longer line is cut at `size`).
+
+    The pieces concatenate back to `text` exactly, so no byte is lost from the corpus.
+    """
+    out: list[str] = []
+    cur: list[str] = []
+    n = 0
+    for line in text.splitlines(keepends=True):
+        while len(line) > size:
+            if cur:
+                out.append("".join(cur))
+                cur, n = [], 0
+            out.append(line[:size])
+            line = line[size:]
+        cur.append(line)
+        n += len(line)
+        if n >= size:
+            out.append("".join(cur))
+            cur, n = [], 0
+    if cur:
+        out.append("".join(cur))
+    return out
 
 
 def _split_text(text: str) -> list[str]:
-    """One long text -> documents: on `<|endoftext|>` when present, else runs of paragraphs of >= ~8 KiB."""
+    """One long text -> documents: on `<|endoftext|>` when present, else runs of paragraphs of >= ~8 KiB.
+
+    A paragraph longer than that (a file with one record per line and no blank line is one paragraph) is cut into
+    ~8 KiB chunks at line ends instead, so it does not become one document that no val_fraction can split.
+    """
     if EOT in text:
         return [d for d in text.split(EOT) if d.strip()]
     docs, cur, size = [], [], 0
     for para in text.split("\n\n"):
+        if len(para) > _CHUNK:
+            if cur:
+                docs.append("\n\n".join(cur))
+                cur, size = [], 0
+            docs.extend(_chunks(para))
+            continue
         cur.append(para)
         size += len(para) + 2
         if size >= _CHUNK:
@@ -160,36 +239,57 @@ def _split_text(text: str) -> list[str]:
     return [d for d in docs if d.strip()]
 
 
-def _read_files(files: list[Path], cap: int) -> list[str]:
-    docs, total = [], 0
+def _read_files(files: list[Path], cap: int, *, skip_undecodable: bool = False) -> tuple[list[str], int]:
+    """(documents, number of binary files skipped); a non-UTF-8 text file is an error unless `skip_undecodable`."""
+    docs, total, skipped = [], 0, 0
     for f in files:
         raw = f.read_bytes()
-        if not _is_text(raw):
+        if _binary_reason(raw) is not None:
+            skipped += 1
             continue
-        text = raw.decode("utf-8", errors="replace")
+        try:
+            text = _decode(raw, str(f))
+        except DataError:
+            if not skip_undecodable:
+                raise
+            skipped += 1
+            continue
         if text.strip():
             docs.append(text)
             total += len(raw)
         if total >= cap:
             break
-    return docs
+    return docs, skipped
 
 
 def _read_jsonl(path: Path, field_name: str, cap: int) -> list[str]:
-    docs, total = [], 0
+    docs, total, offset = [], 0, 0
     with path.open("rb") as fh:
         for n, line in enumerate(fh, 1):
+            start, offset = offset, offset + len(line)
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                q, out = shlex.quote(str(path)), shlex.quote(f"{path}.utf8")
+                raise DataError(f"{path}:{n} is not UTF-8: byte 0x{line[e.start]:02x} at offset {start + e.start}; "
+                                f"convert the file, e.g. `iconv -f latin1 -t utf-8 {q} > {out}`") from None
             except json.JSONDecodeError as e:
                 raise DataError(f"{path}:{n} is not valid JSON ({e.msg}); fix the line or remove it") from e
             if not isinstance(row, dict) or field_name not in row:
                 keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
                 raise DataError(f"{path}:{n} has no field `data.text_field`={field_name!r} (keys: {keys}); "
                                 f"set data.text_field to the text key")
-            text = str(row[field_name])
+            text = row[field_name]
+            if not isinstance(text, str):
+                raise DataError(f"{path}:{n} field {field_name!r} is {json.dumps(text)[:40]}, not a string; "
+                                f"write the text as a JSON string or drop the line")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as e:  # a lone surrogate escape such as "\ud800": not text
+                raise DataError(f"{path}:{n} field {field_name!r} holds an unpaired surrogate escape at character "
+                                f"{e.start}; fix the JSON escape (emoji are written as a pair: \\ud83d\\ude00)") from None
             if text.strip():
                 docs.append(text)
                 total += len(text.encode("utf-8"))
@@ -222,11 +322,18 @@ def _read_hf(spec: str, field_name: str, cap: int) -> list[str]:
         raise DataError(f"`data.text_field`={field_name!r} is not a column of {spec!r} (columns: {', '.join(cols)}); "
                         f"set data.text_field")
     docs, total = [], 0
-    for row in ds:
-        text = str(row[field_name])
+    for n, row in enumerate(ds):
+        text = row[field_name]
+        if not isinstance(text, str):
+            raise DataError(f"row {n} of {spec!r} has {field_name!r} = {text!r:.40}, not a string; set data.text_field "
+                            f"to a text column")
         if text.strip():
+            try:
+                total += len(text.encode("utf-8"))
+            except UnicodeEncodeError as e:  # not text: it would crash tokenisation later
+                raise DataError(f"row {n} of {spec!r} holds an unpaired surrogate at character {e.start}; remove it "
+                                f"from the dataset's text") from None
             docs.append(text)
-            total += len(text.encode("utf-8"))
         if total >= cap:
             break
     return docs
@@ -278,8 +385,9 @@ def read_documents(source: str, *, text_field: str = "text", max_corpus_mb: floa
 
 def _read_source(source: str, text_field: str, cap: int) -> list[str]:
     kind, _, what = _source_plan(source, cap)
+    skipped = 0
     if kind == "stdlib":
-        docs = _read_files(what, cap)
+        docs, _ = _read_files(what, cap, skip_undecodable=True)
     elif kind == "hf":
         docs = _read_hf(source, text_field, cap)
     elif kind == "jsonl":
@@ -287,15 +395,22 @@ def _read_source(source: str, text_field: str, cap: int) -> list[str]:
     elif kind == "text":
         with open(what, "rb") as fh:
             raw = fh.read(cap + 1)
+        binary = _binary_reason(raw)
+        if binary is not None:
+            raise DataError(f"`data.source` {str(what)!r} is not text ({binary}); point it at a UTF-8 text file, a "
+                            f".jsonl or a folder (UTF-16 text: convert it with `iconv -f utf-16 -t utf-8`)")
         if len(raw) > cap:
-            raw = raw[: raw.rfind(b"\n", 0, cap) + 1 or cap]
-        docs = _split_text(raw.decode("utf-8", errors="replace"))
+            cut = raw.rfind(b"\n", 0, cap) + 1
+            raw = raw[:cut] if cut else _utf8_prefix(raw[:cap])
+        docs = _split_text(_decode(raw, str(what)))
     elif kind == "dir":
-        docs = _read_files(what[1], cap)
+        docs, skipped = _read_files(what[1], cap)
     else:
         raise DataError(f"`data.source`={source!r} is a folder of pre-tokenized .bin shards; use load_token_data")
     if not docs:
-        raise DataError(f"`data.source`={source!r} gave no non-empty documents; point it at text files or a .jsonl")
+        why = f" ({skipped} binary file(s) skipped)" if skipped else ""
+        raise DataError(f"`data.source`={source!r} gave no non-empty documents{why}; point it at UTF-8 text files or "
+                        f"a .jsonl")
     return docs
 
 
@@ -309,6 +424,34 @@ def split_documents(docs: list[str], val_fraction: float) -> tuple[list[str], li
     for d in docs:
         (val if _doc_is_val(d.encode("utf-8"), val_fraction) else train).append(d)
     return train, val
+
+
+def _doc_position(doc: str) -> float:
+    """Where a document falls in [0, 1): it is in val for every val_fraction above this."""
+    return int.from_bytes(hashlib.sha256(doc.encode("utf-8")).digest()[:8], "big") / 2.0**64
+
+
+def _split_or_explain(docs: list[str], val_fraction: float) -> tuple[list[str], list[str], bool]:
+    """(train, val, chunked): whole documents, else ~8 KiB chunks of them; a DataError with a fix that works."""
+    train, val = split_documents(docs, val_fraction)
+    if train and val:
+        return train, val, False
+    chunks = [c for d in docs for c in _chunks(d) if c.strip()]
+    train, val = split_documents(chunks, val_fraction)
+    if train and val:
+        return train, val, True
+    pos = sorted(_doc_position(c) for c in chunks)
+    size = sum(len(c.encode("utf-8")) for c in chunks)
+    what = (f"`data.val_fraction`={val_fraction} split {len(docs)} documents ({len(chunks)} chunks of <= "
+            f"{_CHUNK // 1024} KiB, {size} bytes) into {len(train)} train / {len(val)} val")
+    lo, hi = pos[0], min(pos[-1], 0.4999)
+    # a fraction in (lo, hi] puts the lowest-hashed chunk in val and keeps the highest in train
+    fix = next((v for v in (math.floor(lo * 10**d + 1) / 10**d for d in (2, 3, 4, 6, 9)) if lo < v <= hi), None)
+    if fix is not None:
+        raise DataError(f"{what}; use data.val_fraction={fix:g} (the smallest that leaves both non-empty), or add "
+                        f"text")
+    raise DataError(f"{what}; no val_fraction < 0.5 splits this text: add more text (another ~{_CHUNK // 1024} KiB "
+                    f"chunk or document at least)")
 
 
 # --- tokenisation and cache ------------------------------------------------------------------------------------------
@@ -360,13 +503,20 @@ def load_token_data(cfg: Any) -> TokenData:
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     root = cache_root(cfg.cache_dir)
     final = root / "tokens" / key
-    with file_lock(root / "tokens" / f"{key}.lock"):  # parallel trials wait for one build instead of racing
-        cached = (final / "meta.json").is_file()
-        if not cached:
-            for stale in final.parent.glob(f".{key}.tmp-*"):  # left by a killed build; we hold the lock
-                shutil.rmtree(stale, ignore_errors=True)
-            _build(cfg, kind, final, tok)
-        data = _open(final)
+    try:
+        with file_lock(root / "tokens" / f"{key}.lock"):  # parallel trials wait for one build instead of racing
+            cached = (final / "meta.json").is_file()
+            if not cached:
+                for stale in final.parent.glob(f".{key}.tmp-*"):  # left by a killed build; we hold the lock
+                    shutil.rmtree(stale, ignore_errors=True)
+                _build(cfg, kind, final, tok)
+            data = _open(final)
+    except OSError as e:  # full / read-only / immutable cache disk (`_build` already removed its partial folder)
+        if (msg := disk_error(e, root, CACHE_ELSEWHERE)) is None:
+            raise
+        if not (final / "meta.json").is_file():
+            raise DataError(f"token cache: {msg}") from None
+        cached, data = True, _open(final)  # a read-only cache that already holds these tokens: read it unlocked
     data.meta["cached"] = cached
     data.meta["load_seconds"] = round(time.perf_counter() - t0, 3)
     return data
@@ -379,12 +529,7 @@ def _build(cfg: Any, kind: str, final: Path, tok: Tokenizer | None) -> None:
         train, val, tok, extra = _from_shards(cfg, tok)
     else:
         docs = _read_source(cfg.source, cfg.text_field, _cap_bytes(cfg.max_corpus_mb))
-        train_docs, val_docs = split_documents(docs, cfg.val_fraction)
-        if not val_docs or not train_docs:
-            raise DataError(
-                f"`data.val_fraction`={cfg.val_fraction} split {len(docs)} documents into {len(train_docs)} train / "
-                f"{len(val_docs)} val; use a corpus with more documents or a val_fraction nearer 0.5"
-            )
+        train_docs, val_docs, chunked = _split_or_explain(docs, cfg.val_fraction)
         train_hash, val_hash = _sha(train_docs), _sha(val_docs)
         if tok is None:
             tok = cached_bpe(train_docs, cfg.vocab_size, train_hash, root)  # BPE sees train text only
@@ -394,7 +539,7 @@ def _build(cfg: Any, kind: str, final: Path, tok: Tokenizer | None) -> None:
         va_b = sum(len(d.encode("utf-8")) for d in val_docs)
         extra = {
             "corpus_hash": _sha([train_hash, val_hash]),
-            "n_docs": len(docs), "n_train_docs": len(train_docs), "n_val_docs": len(val_docs),
+            "n_docs": len(docs), "n_train_docs": len(train_docs), "n_val_docs": len(val_docs), "chunked": chunked,
             "corpus_bytes": tr_b + va_b, "train_bytes": tr_b, "val_bytes": va_b,
             "bytes_per_token": round(tr_b / max(1, len(train) - len(train_docs)), 4),
         }
@@ -423,7 +568,8 @@ def _build(cfg: Any, kind: str, final: Path, tok: Tokenizer | None) -> None:
 
 def _write_array(path: Path, arr: np.ndarray) -> None:
     with open(path, "wb") as fh:
-        arr.astype(arr.dtype.newbyteorder("<"), copy=False).tofile(fh)
+        # fh.write, not ndarray.tofile: tofile reports a full disk as an OSError without errno
+        fh.write(memoryview(np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<"), copy=False))).cast("B"))
         fh.flush()
         os.fsync(fh.fileno())  # data on disk before the rename publishes the folder
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from autoresearch.errors import DataError
-from autoresearch.harness.atomic import atomic_write_text
+from autoresearch.harness.atomic import CACHE_ELSEWHERE, atomic_write_text, disk_error
 
 __all__ = [
     "Tokenizer",
@@ -68,7 +68,12 @@ class Tokenizer(ABC):
 
     def save(self, path: str | Path) -> None:
         """Write the tokenizer atomically (a `tokenizer.json` any HF tokenizer can read, or the byte marker)."""
-        atomic_write_text(path, self.to_json())
+        try:
+            atomic_write_text(path, self.to_json())
+        except OSError as e:  # a full or read-only cache disk: one line with the fix, not a traceback
+            if (msg := disk_error(e, path, CACHE_ELSEWHERE)) is None:
+                raise
+            raise DataError(msg) from None
 
     @staticmethod
     def load(path: str | Path) -> Tokenizer:
