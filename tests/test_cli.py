@@ -117,3 +117,135 @@ def test_kill_9_then_resume_matches_uninterrupted(cache_dir, tmp_path):
     a = [(x["step"], x["loss"]) for x in open_experiment("exp-001", tmp_path / "a").read_log()]
     b = [(x["step"], x["loss"]) for x in killed.read_log()]
     assert len(a) == 600 and a == b
+
+
+# --- issue 8: --resume refuses what it cannot continue; the lock; the manifest ---------------------------------------
+
+def _trained(cache_dir, root, *extra):
+    r = runner.invoke(app, ["train", "lm", *_sets(cache_dir), "--set", "train.checkpoint_every=2", *extra,
+                            "--root", str(root), "--quiet"])
+    assert r.exit_code == 0, r.output
+    from autoresearch.harness.registry import list_experiments
+
+    return list_experiments(root)[-1]
+
+
+@pytest.mark.parametrize("ref", ["", " "])
+def test_resume_empty_is_an_error_not_a_fresh_run(tmp_path, ref):
+    from autoresearch.errors import ConfigError
+
+    r = runner.invoke(app, ["train", "lm", "--resume", ref, "--root", str(tmp_path)])
+    assert isinstance(r.exception, ConfigError) and "--resume needs an experiment" in str(r.exception)
+    r = runner.invoke(app, ["train", "codegen", "--resume", ref, "--root", str(tmp_path)])
+    assert isinstance(r.exception, ConfigError)
+    assert not list(tmp_path.iterdir())
+
+
+def test_resume_refuses_finished_eval_code_and_other_testbed(cache_dir, tmp_path):
+    from autoresearch.errors import ConfigError, RegistryError
+
+    exp = _trained(cache_dir, tmp_path)
+    before = exp.results_path.read_bytes()
+    r = runner.invoke(app, ["train", "lm", "--resume", exp.id, "--root", str(tmp_path)])
+    assert isinstance(r.exception, RegistryError)
+    assert re.search(r"finished with status ok; --resume only continues .*--config .*exp-001/config.yaml",
+                     str(r.exception))
+    assert exp.results_path.read_bytes() == before
+    r = runner.invoke(app, ["train", "codegen", "--resume", exp.id, "--root", str(tmp_path)])
+    assert "is a `train lm` run, not a training run of the codegen testbed" in str(r.exception)
+    r = runner.invoke(app, ["train", "lm", "--rebuild-manifest", "--root", str(tmp_path)])
+    assert isinstance(r.exception, ConfigError) and "use it with --resume" in str(r.exception)
+    # an eval-code experiment
+    from autoresearch.harness.registry import new_experiment
+
+    ev = new_experiment(tmp_path)
+    ev.write_config({"command": "eval-code", "samples": "s.jsonl"}, {"created": "x"})
+    ev.write_results({"status": "ok", "pass@1": 0.5})
+    r = runner.invoke(app, ["train", "lm", "--resume", ev.id, "--root", str(tmp_path)])
+    assert isinstance(r.exception, RegistryError)
+    assert "exp-002 is an eval-code experiment (`command: eval-code`), not a training run of the lm testbed; it has " \
+           "no training to resume" in str(r.exception)
+
+
+def test_killed_run_with_lost_manifest_and_damaged_files_recovers_as_advised(cache_dir, tmp_path):
+    """Follow each error's advice: it must lead back to a finished run with the same result."""
+    from autoresearch.errors import CheckpointError, RegistryError
+
+    exp = _trained(cache_dir, tmp_path)
+    val_loss = exp.read_results()["val_loss"]
+    exp.write_results({"status": "running"})  # as a kill -9 leaves it
+    r = runner.invoke(app, ["ls", "--root", str(tmp_path)])
+    assert "killed" in r.output and "--resume exp-001" in r.output
+    (exp.checkpoints_dir / "manifest.json").unlink()
+    r = runner.invoke(app, ["train", "lm", "--resume", exp.id, "--root", str(tmp_path), "--quiet"])
+    assert isinstance(r.exception, CheckpointError) and "manifest.json is missing" in str(r.exception)
+    assert "--rebuild-manifest" in str(r.exception)
+    r = runner.invoke(app, ["train", "lm", "--resume", exp.id, "--rebuild-manifest", "--root", str(tmp_path),
+                            "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "rebuilt" in r.output and exp.read_results()["val_loss"] == val_loss
+    # a damaged results.yaml: `ls` says so, and its advice (delete it and resume) rewrites it
+    exp.results_path.write_text("- a\n")
+    r = runner.invoke(app, ["ls", "--root", str(tmp_path)])
+    assert r.exit_code == 0 and "damaged" in r.output and "delete it and resume" in r.output
+    r = runner.invoke(app, ["train", "lm", "--resume", exp.id, "--root", str(tmp_path), "--quiet"])
+    assert isinstance(r.exception, RegistryError) and "results.yaml holds a list" in str(r.exception)
+    exp.results_path.unlink()
+    r = runner.invoke(app, ["train", "lm", "--resume", exp.id, "--root", str(tmp_path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert exp.read_results()["val_loss"] == val_loss
+    # a config.yaml emptied: one line, before any training
+    exp.write_results({"status": "crashed"})
+    exp.config_path.write_text("{}")
+    r = runner.invoke(app, ["train", "lm", "--resume", exp.id, "--root", str(tmp_path)])
+    assert isinstance(r.exception, RegistryError) and "config.yaml is empty" in str(r.exception)
+    exp.config_path.write_text("meta: {}\nmodel: {d_model: 32}\n")
+    r = runner.invoke(app, ["train", "lm", "--resume", exp.id, "--root", str(tmp_path)])
+    assert isinstance(r.exception, RegistryError) and "lacks the section(s)" in str(r.exception)
+
+
+@pytest.mark.slow
+def test_two_resumes_at_once_one_runs_the_other_is_refused(micro_cfg, tmp_path):
+    """Two real `train lm --resume exp-001` processes: one trains, the other exits 2 naming the pid holding it."""
+    import os
+
+    from autoresearch.harness.registry import new_experiment
+    from autoresearch.testbeds.lm.train import train
+
+    class Stop(Exception):
+        pass
+
+    def stop(step, record):
+        if step == 2:
+            raise Stop
+
+    micro_cfg.train.train_tokens = 4 * 32 * 120
+    micro_cfg.train.checkpoint_every = 2
+    exp = new_experiment(tmp_path)
+    with pytest.raises(Stop):
+        train(micro_cfg, exp, on_step=stop)
+    cmd = [sys.executable, "-m", "autoresearch", "train", "lm", "--resume", "exp-001", "--root", str(tmp_path),
+           "--quiet"]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ)
+             for _ in range(2)]
+    outs = [(p.pid, *p.communicate(timeout=300), p.returncode) for p in procs]
+    rcs = sorted(o[3] for o in outs)
+    assert rcs == [0, 2], outs
+    winner = next(o for o in outs if o[3] == 0)
+    loser = next(o for o in outs if o[3] == 2)
+    assert loser[2].count("\n") == 1
+    assert f"exp-001 is already being trained by pid {winner[0]}" in loser[2], loser[2]
+    steps = [r["step"] for r in exp.read_log() if "loss" in r]
+    assert steps == list(range(1, 121))  # every step logged once
+
+
+def test_rebuild_manifest_of_a_finished_run_only_repairs(cache_dir, tmp_path):
+    from autoresearch.harness.checkpoint import latest_checkpoint
+
+    exp = _trained(cache_dir, tmp_path)
+    before = exp.results_path.read_bytes()
+    (exp.checkpoints_dir / "manifest.json").write_text("{}")
+    r = runner.invoke(app, ["train", "lm", "--resume", exp.id, "--rebuild-manifest", "--root", str(tmp_path)])
+    assert r.exit_code == 0 and "nothing to resume" in r.output, r.output
+    assert latest_checkpoint(exp.checkpoints_dir).name == "step-0000008.pt"
+    assert exp.results_path.read_bytes() == before

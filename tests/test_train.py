@@ -119,3 +119,104 @@ def test_compiled_run_matches_eager(micro_cfg, tmp_path):
     assert res["status"] == "ok"
     for (s1, a), (s2, b) in zip(_losses(eager), _losses(compiled), strict=True):
         assert s1 == s2 and a == pytest.approx(b, rel=2e-2)
+
+
+# --- issue 8: resume safety ------------------------------------------------------------------------------------------
+
+def _crashed_run(cfg, root, at=10):
+    """A run with checkpoints every 4 steps that crashed at step `at` (checkpoints 4 and 8 on disk)."""
+    def crash(step, record):
+        if step == at:
+            raise _Crash("simulated crash")
+
+    exp = new_experiment(root)
+    with pytest.raises(_Crash):
+        train(cfg, exp, on_step=crash)
+    return exp
+
+
+@pytest.fixture
+def resumable(micro_cfg, tmp_path):
+    micro_cfg.train.train_tokens = 4 * 32 * 12
+    micro_cfg.train.checkpoint_every = 4
+    full = new_experiment(tmp_path)
+    train(micro_cfg, full)
+    return micro_cfg, full, _crashed_run(micro_cfg, tmp_path)
+
+
+def test_resume_skips_a_truncated_newest_checkpoint_and_still_matches(resumable, capsys):
+    cfg, full, broken = resumable
+    newest = broken.checkpoints_dir / "step-0000008.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])
+    (broken.checkpoints_dir / ".step-0000012.pt.kill.tmp").write_bytes(b"half")  # a kill during a save
+    (broken.path / ".results.yaml.kill.tmp").write_bytes(b"half")
+    res = train(cfg, broken, resume=True)
+    err = capsys.readouterr().err
+    assert "step-0000008.pt is truncated" in err and "resuming from step-0000004.pt" in err
+    assert res["status"] == "ok"
+    assert _losses(broken) == _losses(full)
+    assert not list(broken.path.rglob(".*.tmp"))
+
+
+def test_resume_after_config_edit_is_one_line_not_a_size_mismatch(resumable):
+    import dataclasses
+
+    import yaml
+
+    cfg, _, broken = resumable
+    saved = yaml.safe_load(broken.config_path.read_text())
+    saved["model"]["d_model"] = 64
+    broken.config_path.write_text(yaml.safe_dump(saved))
+    changed = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d_model=64))
+    with pytest.raises(CheckpointError, match=r"config.yaml changed since checkpoint step-0000008.pt was saved "
+                                              r"\(model.d_model: 32 -> 64\)") as e:
+        train(changed, broken, resume=True)
+    assert "\n" not in str(e.value)
+
+
+def test_resume_refuses_a_garbled_log_line_with_its_number(resumable):
+    from autoresearch.errors import RegistryError
+
+    cfg, _, broken = resumable
+    lines = broken.log_path.read_text().splitlines()
+    lines[2] = "#garbled#"
+    broken.log_path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(RegistryError, match=r"log.jsonl line 3 is not a JSON object \('#garbled#'\); repair or delete"):
+        train(cfg, broken, resume=True)
+    assert broken.log_path.read_text().splitlines()[2] == "#garbled#"  # kept for the user to repair
+
+
+def test_disk_full_at_checkpoint_write_is_one_line_and_resumable(micro_cfg, tmp_path, monkeypatch):
+    import errno
+
+    import autoresearch.harness.checkpoint as ckpt
+
+    micro_cfg.train.train_tokens = 4 * 32 * 12
+    micro_cfg.train.checkpoint_every = 4
+    full = new_experiment(tmp_path)
+    train(micro_cfg, full)
+    real = ckpt.atomic_write_bytes
+
+    def fill_at_8(path, data):
+        if path.name == "step-0000008.pt":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path) + ".x.tmp")
+        real(path, data)
+
+    monkeypatch.setattr(ckpt, "atomic_write_bytes", fill_at_8)
+    exp = new_experiment(tmp_path)
+    with pytest.raises(CheckpointError, match=r"no space left on device \(ENOSPC\); free space .*continue with --resume"):
+        train(micro_cfg, exp)
+    monkeypatch.undo()
+    assert exp.read_results()["status"] == "crashed"
+    assert [p.name for p in exp.checkpoints_dir.glob("*.pt")] == ["step-0000004.pt"]
+    assert train(micro_cfg, exp, resume=True)["status"] == "ok" and _losses(exp) == _losses(full)
+
+
+def test_resume_while_another_process_runs_it_is_refused(resumable):
+    from autoresearch.errors import RegistryError
+
+    cfg, _, broken = resumable
+    before = broken.results_path.read_bytes()
+    with broken.running(resume=True), pytest.raises(RegistryError, match="already being trained by pid"):
+        train(cfg, broken, resume=True)
+    assert broken.results_path.read_bytes() == before

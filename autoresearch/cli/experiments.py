@@ -1,4 +1,9 @@
-"""`autoresearch ls` and `autoresearch show exp-NNN`: the registry as tables."""
+"""`autoresearch ls` and `autoresearch show exp-NNN`: the registry as tables.
+
+Both only read. `ls` lists every folder, whatever state it is in: a run no live process holds shows as `killed`, a
+folder whose files do not validate as `damaged` with the reason and fix under the table — one bad folder never hides
+the others. `show` of a damaged experiment is the one-line error naming the file, what is wrong and the fix.
+"""
 
 from __future__ import annotations
 
@@ -28,14 +33,21 @@ def ls(root: Path = typer.Option(Path(DEFAULT_ROOT), "--root", help="experiments
     table.add_column("created")
     for c in _COLUMNS:
         table.add_column(c, justify="right" if c != "status" else "left")
+    notes = []
     for e in exps:
-        try:
+        status, note = e.state()
+        res: dict = {}
+        created = "-"
+        if status != "damaged":
             res = e.read_results()
-            created = (e.read_config().get("meta") or {}).get("created", "-")
-        except Exception:  # a broken folder is listed as such, never hides the others
-            res, created = {"status": "unreadable"}, "-"
-        table.add_row(e.id, str(created)[:19], *(fmt(res.get(c)) for c in _COLUMNS))
+            if e.config_path.exists():
+                created = (e.read_config().get("meta") or {}).get("created", "-")
+        if note:
+            notes.append(f"{e.id} {status}: {note}")
+        table.add_row(e.id, str(created)[:19], *(fmt(status if c == "status" else res.get(c)) for c in _COLUMNS))
     Console().print(table)
+    for line in notes:
+        typer.echo(line)
 
 
 def show(
@@ -52,10 +64,11 @@ def show(
     cfg = exp.read_config()
     meta = cfg.pop("meta", {}) or {}
     res = exp.read_results()
+    status, note = exp.state()
     t = Table(title=f"{exp.id} results")
     t.add_column("metric")
     t.add_column("value", justify="right")
-    for k, v in res.items():
+    for k, v in {**res, "status": status}.items():
         if not isinstance(v, dict):
             t.add_row(k, fmt(v))
     console.print(t)
@@ -66,12 +79,19 @@ def show(
         for k, v in (values or {}).items() if isinstance(values, dict) else [("", values)]:
             c.add_row(f"{section}.{k}" if k else section, fmt(v))
     console.print(c)
-    git = meta.get("git") or {}
-    hw = meta.get("hardware") or {}
+    git, hw, versions = (m if isinstance(m := meta.get(k), dict) else {} for k in ("git", "hardware", "versions"))
     console.print(f"created {meta.get('created')}  seed {meta.get('seed')}  git {str(git.get('commit'))[:10]}"
-                  f"{' (dirty)' if git.get('dirty') else ''}  torch {(meta.get('versions') or {}).get('torch')}  "
-                  f"{hw.get('gpu') or hw.get('cpu')}")
-    log = exp.read_log()
+                  f"{' (dirty)' if git.get('dirty') else ''}  torch {versions.get('torch')}  "
+                  f"{hw.get('gpu') or hw.get('cpu')}", markup=False)
+    if note:
+        typer.echo(f"{status}: {note}")
+    owner = exp.owner()
+    if owner and status in ("running", "killed"):
+        typer.echo(f"owner: pid {owner.get('pid')} on {owner.get('host')} since {owner.get('started')}")
+    scan = exp.scan_log()
+    if scan.bad:
+        typer.echo(f"warning: {scan.describe_bad(exp.log_path)}; not shown")
+    log = scan.records
     if log:
         lt = Table(title=f"log.jsonl (last {tail} of {len(log)})")
         keys = [k for k in ("step", "tokens", "loss", "lr", "grad_norm", "tokens_per_s", "memory_mb") if k in log[-1]]

@@ -17,8 +17,7 @@ import torch
 
 from autoresearch.errors import CheckpointError
 from autoresearch.harness.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
+    load_for_resume,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -26,6 +25,7 @@ from autoresearch.harness.checkpoint import (
 from autoresearch.harness.config import to_dict
 from autoresearch.harness.data import TrainStream
 from autoresearch.harness.metrics import Throughput, gpu_peak_flops, is_diverged, mfu, peak_memory_bytes
+from autoresearch.harness.precision import PrecisionChoice, autocast, resolve_precision
 from autoresearch.harness.progress import StepHook, TrainProgress
 from autoresearch.harness.provenance import run_metadata
 from autoresearch.harness.registry import Experiment
@@ -33,7 +33,6 @@ from autoresearch.testbeds.codegen.config import CodegenConfig
 from autoresearch.testbeds.codegen.data import build_code_data
 from autoresearch.testbeds.codegen.models import build_model
 from autoresearch.testbeds.codegen.scoring import heldout_loss, score_pass_at_k
-from autoresearch.testbeds.lm.evaluate import autocast
 from autoresearch.testbeds.lm.optim import build_optimizers, lr_multiplier, set_lr
 from autoresearch.testbeds.lm.train import resolve_device
 
@@ -50,7 +49,7 @@ def train(
 ) -> dict[str, Any]:
     """Train `cfg` into `exp`, score it, return the results (also written to results.yaml)."""
     t_wall = time.perf_counter()
-    with exp.recording_crashes():
+    with exp.running(resume=resume):  # holds the experiment's lock; a crash is recorded
         return _train(cfg, exp, resume=resume, progress=progress, on_step=on_step, t_wall=t_wall)
 
 
@@ -62,8 +61,9 @@ def _train(
     if cfg.train.threads > 0:
         torch.set_num_threads(cfg.train.threads)
     torch.manual_seed(cfg.train.seed)
+    prec = resolve_precision(cfg.train.precision, device)  # once per run; a resumed run keeps its checkpoint's
     if not resume:
-        exp.write_config(to_dict(cfg), run_metadata(cfg.train.seed, str(device)))
+        exp.write_config(to_dict(cfg), {**run_metadata(cfg.train.seed, str(device)), "precision": prec.as_dict()})
         exp.write_results({"status": "running"})
 
     # --- tokenizer and data ----------------------------------------------------------------------------------
@@ -90,10 +90,10 @@ def _train(
     step, tokens, first_loss, train_seconds, answer_tokens = 0, 0, None, 0.0, 0
     thr = Throughput()
     if resume:
-        ckpt_path = latest_checkpoint(exp.checkpoints_dir)
-        if ckpt_path is None:
-            raise CheckpointError(f"{exp.id} has no checkpoint to resume from; start a new run without --resume")
-        state = load_checkpoint(ckpt_path, map_location=device)
+        state = load_for_resume(exp.checkpoints_dir, to_dict(cfg), exp.config_path, map_location=device)
+        if state is None:
+            raise CheckpointError(f"{exp.id} has no checkpoint to resume from (it stopped before the first one); "
+                                  f"start a new run: `autoresearch train codegen --config {exp.config_path}`")
         model.load_state_dict(state["model"])
         for opt, sd in zip(opts, state["optimizers"], strict=True):
             opt.load_state_dict(sd)
@@ -103,11 +103,13 @@ def _train(
         step, tokens, first_loss = state["step"], state["tokens"], state["first_loss"]
         train_seconds, answer_tokens = state["train_seconds"], state["answer_tokens"]
         init_loss = state["init_loss"]
+        if state.get("precision"):
+            prec = PrecisionChoice(**state["precision"])
         thr.add(state["thr_tokens"], state["thr_seconds"])
         exp.truncate_log(step)
         exp.write_results({"status": "running", "resumed_from_step": step})
     else:
-        init_loss = heldout_loss(model, data.heldout, cfg, device)
+        init_loss = heldout_loss(model, data.heldout, cfg, device, prec.precision)
 
     def checkpoint_state() -> dict[str, Any]:
         return {
@@ -122,6 +124,7 @@ def _train(
             "train_seconds": train_seconds,
             "thr_tokens": thr.tokens,
             "thr_seconds": thr.seconds,
+            "precision": prec.as_dict(),
             "config": to_dict(cfg),
         }
 
@@ -145,7 +148,7 @@ def _train(
                 x, y = data.train.batch(sft_step * cfg.train.grad_accum + micro, B)
             answer_tokens += int((y != -100).sum())
             x, y = x.to(device), y.to(device)
-            with autocast(device, cfg.train.precision):
+            with autocast(device, prec.precision):
                 loss = model(x, y)
             (loss / cfg.train.grad_accum).backward()
             loss_sum += loss.detach()
@@ -192,7 +195,7 @@ def _train(
     results: dict[str, Any] = {"status": status}
     if status == "ok":
         save_checkpoint(exp.checkpoints_dir, step, checkpoint_state())
-        results["heldout_loss"] = heldout_loss(model, data.heldout, cfg, device)
+        results["heldout_loss"] = heldout_loss(model, data.heldout, cfg, device, prec.precision)
         if cfg.eval.score:
             results.update(score_pass_at_k(model, tokenizer, data.heldout_tasks, cfg, exp.path / "eval"))
     peak = gpu_peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
@@ -210,6 +213,8 @@ def _train(
         "params": n_params,
         "arch": cfg.arch,
         "device": str(device),
+        "precision": prec.precision,
+        "precision_reason": prec.reason,
         "seed": cfg.train.seed,
         "data": data.meta,
     })

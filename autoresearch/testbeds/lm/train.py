@@ -15,8 +15,7 @@ import torch
 
 from autoresearch.errors import AutoresearchError, CheckpointError
 from autoresearch.harness.checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
+    load_for_resume,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -24,11 +23,12 @@ from autoresearch.harness.checkpoint import (
 from autoresearch.harness.config import to_dict
 from autoresearch.harness.data import TrainStream, load_token_data, val_windows
 from autoresearch.harness.metrics import Throughput, gpu_peak_flops, is_diverged, mfu, peak_memory_bytes
+from autoresearch.harness.precision import PrecisionChoice, autocast, resolve_precision
 from autoresearch.harness.progress import StepHook, TrainProgress
 from autoresearch.harness.provenance import run_metadata
 from autoresearch.harness.registry import Experiment
 from autoresearch.testbeds.lm.config import LMConfig
-from autoresearch.testbeds.lm.evaluate import autocast, evaluate
+from autoresearch.testbeds.lm.evaluate import evaluate
 from autoresearch.testbeds.lm.model import GPT
 from autoresearch.testbeds.lm.optim import build_optimizers, lr_multiplier, set_lr
 
@@ -52,7 +52,7 @@ def train(
 ) -> dict[str, Any]:
     """Train `cfg` into experiment folder `exp` and return its results (also written to results.yaml)."""
     t_wall = time.perf_counter()
-    with exp.recording_crashes():
+    with exp.running(resume=resume):  # holds the experiment's lock; a crash is recorded
         return _train(cfg, exp, resume=resume, progress=progress, on_step=on_step, t_wall=t_wall)
 
 
@@ -70,8 +70,9 @@ def _train(
         torch.backends.cudnn.allow_tf32 = True
         torch.cuda.reset_peak_memory_stats(device)
     total_steps = cfg.steps
+    prec = resolve_precision(cfg.train.precision, device)  # once per run; a resumed run keeps its checkpoint's
     if not resume:
-        exp.write_config(to_dict(cfg), run_metadata(cfg.train.seed, str(device)))
+        exp.write_config(to_dict(cfg), {**run_metadata(cfg.train.seed, str(device)), "precision": prec.as_dict()})
         exp.write_results({"status": "running"})
 
     # --- data ------------------------------------------------------------------------------------------------
@@ -95,10 +96,10 @@ def _train(
     thr = Throughput()
     init_eval: dict[str, float] = {}
     if resume:
-        ckpt_path = latest_checkpoint(exp.checkpoints_dir)
-        if ckpt_path is None:
-            raise CheckpointError(f"{exp.id} has no checkpoint to resume from; start a new run without --resume")
-        state = load_checkpoint(ckpt_path, map_location=device)
+        state = load_for_resume(exp.checkpoints_dir, to_dict(cfg), exp.config_path, map_location=device)
+        if state is None:
+            raise CheckpointError(f"{exp.id} has no checkpoint to resume from (it stopped before the first one); "
+                                  f"start a new run: `autoresearch train lm --config {exp.config_path}`")
         model.load_state_dict(state["model"])
         for opt, sd in zip(opts, state["optimizers"], strict=True):
             opt.load_state_dict(sd)
@@ -106,11 +107,13 @@ def _train(
         set_rng_state(state["rng"])
         step, tokens, first_loss = state["step"], state["tokens"], state["first_loss"]
         train_seconds, init_eval = state["train_seconds"], state.get("init_eval", {})
+        if state.get("precision"):
+            prec = PrecisionChoice(**state["precision"])
         thr.add(state["thr_tokens"], state["thr_seconds"])
         exp.truncate_log(step)
         exp.write_results({"status": "running", "resumed_from_step": step})
     else:
-        init_eval = evaluate(model, valset.batches, data.token_bytes, device, cfg.train.precision)
+        init_eval = evaluate(model, valset.batches, data.token_bytes, device, prec.precision)
 
     def checkpoint_state() -> dict[str, Any]:
         return {
@@ -124,6 +127,7 @@ def _train(
             "thr_tokens": thr.tokens,
             "thr_seconds": thr.seconds,
             "init_eval": init_eval,
+            "precision": prec.as_dict(),
             "config": to_dict(cfg),
         }
 
@@ -141,7 +145,7 @@ def _train(
         for _ in range(cfg.train.grad_accum):
             x, y = stream.next_batch()
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with autocast(device, cfg.train.precision):
+            with autocast(device, prec.precision):
                 loss = step_model(x, y)
             (loss / cfg.train.grad_accum).backward()
             loss_sum += loss.detach()
@@ -180,7 +184,7 @@ def _train(
             break
         if cfg.eval.every and step % cfg.eval.every == 0 and step < total_steps:
             exp.log({"step": step, "tokens": tokens,
-                     **evaluate(model, valset.batches, data.token_bytes, device, cfg.train.precision)})
+                     **evaluate(model, valset.batches, data.token_bytes, device, prec.precision)})
         if cfg.train.checkpoint_every and step % cfg.train.checkpoint_every == 0 and step < total_steps:
             save_checkpoint(exp.checkpoints_dir, step, checkpoint_state())
         if on_step is not None:
@@ -190,7 +194,7 @@ def _train(
     # --- final evaluation and summary ------------------------------------------------------------------------
     if status == "ok":
         save_checkpoint(exp.checkpoints_dir, step, checkpoint_state())
-        final = evaluate(model, valset.batches, data.token_bytes, device, cfg.train.precision)
+        final = evaluate(model, valset.batches, data.token_bytes, device, prec.precision)
     else:
         final = {"val_loss": float("nan"), "val_bpb": float("nan"), "perplexity": float("nan")}
     peak = gpu_peak_flops(torch.cuda.get_device_name(device)) if device.type == "cuda" else None
@@ -211,7 +215,8 @@ def _train(
         "params": n_params,
         "flops_per_token": flops_per_token,
         "device": str(device),
-        "precision": cfg.train.precision,
+        "precision": prec.precision,
+        "precision_reason": prec.reason,
         "seed": cfg.train.seed,
         "val_hash": valset.hash,
         "data": {k: v for k, v in data.meta.items() if isinstance(v, (int, float, str, bool))},
