@@ -4,7 +4,9 @@ It follows the Testbed contract exactly (typed config, presets, overrides, exper
 log.jsonl, results.yaml) so the study pipeline runs end to end without torch. Flags exercise every path:
 `model.boost`/`model.hurt` shift the metric, `model.crash` raises, `model.nan` diverges, `model.infra_fail=N`
 SIGKILLs the trial process on its first N attempts (an infrastructure failure), `model.fail_check` fails an
-integration check, `model.noop` is an idea flag with no effect, and `train.step_seconds` makes trials slow.
+integration check, `model.noop` is an idea flag with no effect, `model.disk_full` raises ENOSPC (a full disk) in train and checks, and
+`train.step_seconds` makes trials (and checks: 10 steps' worth) slow. Budgets must be whole steps of 1000 tokens
+(`check_budget`, like the LM config).
 Env `FAKE_TESTBED_BUG_STEP=k` perturbs the baseline loss at step k by one ulp — a simulated code change that alters
 the baseline path, for the regression check; `FAKE_TESTBED_NONDET=1` adds run-to-run noise (a non-deterministic
 run); `FAKE_TESTBED_FIXED=1` makes `model.crash` harmless (the user fixed the bug). Results carry `t_start`/`t_end` (epoch seconds) so tests can measure how many trials overlapped.
@@ -12,6 +14,7 @@ run); `FAKE_TESTBED_FIXED=1` makes `model.crash` harmless (the user fixed the bu
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
@@ -38,6 +41,7 @@ class FakeModel:
     nan: bool = param(False, "diverge (NaN loss)")
     infra_fail: int = param(0, "SIGKILL the trial process on its first N attempts")
     fail_check: bool = param(False, "fail an integration check")
+    disk_full: bool = param(False, "raise ENOSPC (a full disk) in train() and in the checks")
 
 
 @dataclass
@@ -64,6 +68,13 @@ class FakeConfig:
     def tokens_per_step(self) -> int:
         return 1000
 
+    def check_budget(self) -> FakeConfig:
+        """Like LMConfig.check_budget: the testbed trains whole steps, so the budget must be a multiple of them."""
+        if self.train.train_tokens % self.tokens_per_step:
+            raise ConfigError(f"`train.train_tokens` must be a multiple of {self.tokens_per_step}, got "
+                              f"{self.train.train_tokens}")
+        return self
+
 
 PRESETS = {"tiny": FakeConfig, "slow": lambda: FakeConfig(train=FakeTrain(step_seconds=0.02))}
 
@@ -83,7 +94,10 @@ class FakeTestbed(Testbed):
         if m.infra_fail >= attempt:
             os.kill(os.getpid(), signal.SIGKILL)
         exp.write_config(to_dict(cfg), {"seed": t.seed, "testbed": "fake"})
+        cfg.check_budget()  # as the LM testbed does at the start of train()
         t0, t_start = time.perf_counter(), time.time()
+        if m.disk_full:
+            raise OSError(errno.ENOSPC, "No space left on device", str(exp.path / "checkpoints"))
         if m.crash and not os.environ.get("FAKE_TESTBED_FIXED"):
             raise RuntimeError("fake crash: boom")
         arm = hashlib.sha256(repr((m.boost, m.hurt, m.noop)).encode()).digest()
@@ -122,6 +136,10 @@ class FakeTestbed(Testbed):
         return res
 
     def checks(self, cfg: FakeConfig, out_dir: Path) -> list[CheckResult]:
+        if cfg.model.disk_full:
+            raise OSError(errno.ENOSPC, "No space left on device", str(out_dir))
+        if cfg.train.step_seconds:
+            time.sleep(cfg.train.step_seconds * 10)  # slow checks
         out = [CheckResult("forward_pass", "pass", "ok"), CheckResult("short_training", "pass", "ok")]
         out.append(CheckResult("evaluation_pipeline", "fail" if cfg.model.fail_check else "pass",
                                "metric differs between runs" if cfg.model.fail_check else "ok"))

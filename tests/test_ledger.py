@@ -98,3 +98,45 @@ def test_concurrent_processes_neither_interleave_nor_duplicate(tmp_path):
     assert len(keys) == 100 and len(set(keys)) == 100
     rows = _rows(led)
     assert len(rows) == 101 and all(len(r) == 8 for r in rows)
+
+
+def _pair(key: str, arm: str, index: int, metric: float, **kw) -> dict:
+    return _trial(key, arm=arm, index=index, seed=index, metric=metric, delta=None, trial=f"{arm}-s{index}", **kw)
+
+
+def test_delta_is_filled_in_when_the_pair_completes_whichever_finished_first(tmp_path):
+    for direction, expect in (("lower", "+0.250000"), ("higher", "-0.250000")):
+        led = Ledger(tmp_path / direction, "val_loss", direction=direction)
+        led.append(_pair("trial:idea-s0:a1", "idea", 0, 2.75))  # the idea trial finishes before its baseline
+        assert _rows(led)[1][6] == ""  # no pair yet
+        led.append(_pair("trial:baseline-s0:a1", "baseline", 0, 3.0))
+        rows = _rows(led)
+        assert rows[1][6] == expect and rows[2][6] == ""  # the idea row got its Δ; the baseline has none
+        led.append(_pair("trial:idea-s1:a1", "idea", 1, 2.0, status="crashed"))
+        assert _rows(led)[3][6] == ""  # a crashed trial has no Δ
+
+
+def test_a_torn_last_line_is_terminated_before_the_next_append(tmp_path):
+    led = Ledger(tmp_path, "val_loss")
+    led.append(_trial("trial:a"))
+    with open(led.jsonl, "a") as f:
+        f.write('{"key": "trial:x", "kin')  # torn write of a killed process
+    assert led.append(_trial("trial:b"))
+    assert [r["key"] for r in led.records()] == ["trial:a", "trial:b"]  # b is not glued onto the torn line
+    assert "line 2 is not a JSON object" in led.problem()  # the torn fragment is reported, not hidden
+    assert len(_rows(led)) == 3
+
+
+def test_a_garbled_middle_line_is_reported_and_results_tsv_is_rebuilt(tmp_path):
+    led = Ledger(tmp_path, "val_loss")
+    for k in "abc":
+        led.append(_trial(f"trial:{k}"))
+    lines = led.jsonl.read_text().splitlines(keepends=True)
+    led.jsonl.write_text(lines[0] + "\x00garbled\x00\n" + lines[2])
+    assert f"{led.jsonl} line 2 is not a JSON object" in led.problem()
+    led.tsv.unlink()
+    led.rebuild()
+    assert len(_rows(led)) == 3  # header + the two readable records; the damage is in problem(), not silent
+    led.tsv.write_text("commit\tval_lo")  # torn results.tsv
+    led.rebuild()
+    assert len(_rows(led)) == 3 and _rows(led)[0] == tsv_columns("val_loss")

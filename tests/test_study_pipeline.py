@@ -218,11 +218,23 @@ def test_failing_integration_check_stops_the_study_before_any_idea(tmp_path):
     assert StudyState.load(sdir / "state.json").data["stages"]["checks"]["status"] == "failed"
 
 
-def test_same_name_with_another_definition_is_refused(tmp_path):
+def test_same_name_with_another_definition_is_refused_then_restart_starts_over(tmp_path):
     _run(tmp_path, _file(tmp_path, "dup"))
     changed = _file(tmp_path, "dup", decision={"alpha": 0.01})
-    with pytest.raises(StudyError, match="already exists .* different definition"):
+    with pytest.raises(StudyError, match=r"already exists .* another definition \(decision.alpha 0.05 -> 0.01\).*"
+                                         r"--restart"):
         prepare_study(changed, tmp_path / "studies")
+    # the advised recovery works: the old folder is kept aside, the edited file runs afresh
+    res = _run_restart(tmp_path, changed)
+    assert _verdicts(res)["good"].verdict == "KEEP"
+    old = [p for p in (tmp_path / "studies").iterdir() if p.name.startswith("dup.old-")]
+    assert len(old) == 1 and StudyState.load(old[0] / "state.json").data["done"]
+    assert yaml.safe_load((tmp_path / "studies/dup/study.yaml").read_text())["decision"]["alpha"] == 0.01
+
+
+def _run_restart(tmp_path: Path, path: Path):
+    resolved, sdir = prepare_study(path, tmp_path / "studies", restart=True)
+    return StudyRunner(resolved, sdir, registry=tmp_path / "experiments", workers=2).run()
 
 
 def test_one_runner_per_study(tmp_path):

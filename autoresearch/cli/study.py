@@ -1,7 +1,8 @@
 """`autoresearch study ...`: run, resume, watch and report studies (baseline + ideas over seeds -> verdicts).
 
-    autoresearch study run FILE|quickstart [--workers N] [--root studies] [--registry experiments]
-    autoresearch study resume NAME [--retry-crashed]
+    autoresearch study run FILE|quickstart [--workers N] [--root studies] [--registry experiments] [--timeout S]
+                                           [--restart]
+    autoresearch study resume NAME [--retry-crashed] [--timeout S]
     autoresearch study status NAME [--watch]
     autoresearch study report NAME
     autoresearch study accept-baseline NAME [--value X]
@@ -61,6 +62,25 @@ def _p(p: Any) -> str:
     return f"{p:.2g}" if p >= 1e-4 else f"{p:.1e}"
 
 
+def _check_numbers(workers: int | None = None, timeout: float | None = None, interval: float | None = None) -> None:
+    """Every number of the command line has a range, checked before anything is created."""
+    from autoresearch.research.study import MAX_SECONDS, MAX_WORKERS
+
+    if workers is not None and not 0 <= workers <= MAX_WORKERS:
+        raise StudyError(f"`--workers` must be in [1, {MAX_WORKERS}] (0 = auto: cores // threads per trial), got "
+                         f"{workers}; e.g. --workers 2")
+    if timeout is not None and not (math.isfinite(timeout) and 0 <= timeout <= MAX_SECONDS):
+        raise StudyError(f"`--timeout` must be in [0, {MAX_SECONDS:.0f}] seconds (0 = no limit), got {timeout}; "
+                         f"e.g. --timeout 3600")
+    if interval is not None and not (math.isfinite(interval) and 0.1 <= interval <= 3600):
+        raise StudyError(f"`--interval` must be in [0.1, 3600] seconds, got {interval}; e.g. --interval 2")
+
+
+def _dur(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 # --- live output ------------------------------------------------------------------------------------------------
 
 
@@ -77,21 +97,35 @@ class _Printer:
             return
         t = f"[dim]{time.perf_counter() - self.t0:6.1f}s[/dim]"
         if kind == "start":
-            console.print(f"{t} study [bold]{d['name']}[/bold] -> {d['dir']} ({d['workers']} workers)")
+            limit = f", trial timeout {d['timeout_s']:g}s" if d.get("timeout_s") else ", no trial timeout"
+            console.print(f"{t} study [bold]{d['name']}[/bold] -> {d['dir']} ({d['workers']} workers{limit})")
         elif kind == "stage":
             console.print(f"{t} [bold cyan]stage {d['stage']}[/bold cyan]")
         elif kind == "batch":
             console.print(f"{t} running {len(d['trials'])} trials on {d['workers']} workers")
+        elif kind == "trial_start" and d.get("kind") == "checks":
+            console.print(f"{t} integration checks started ({d['trial']}, in a subprocess)")
+        elif kind == "trial_start" and d.get("arm") == "regression":
+            console.print(f"{t} regression run {d['trial']} started (short deterministic baseline run)")
+        elif kind == "heartbeat":
+            running = ", ".join(f"{tid} {_dur(sec)}" for tid, sec in sorted(d["running"].items()))
+            console.print(f"{t} … {d['done']}/{d['total']} done, {_dur(d['elapsed_s'])} into this batch; running: "
+                          f"{running or '-'}")
+        elif kind == "warning":
+            console.print(f"{t} [yellow]warning:[/yellow] {d['message']}")
         elif kind == "trial_done":
             ok = d["status"] == "ok"
             mark = "[green]ok[/green]" if ok else f"[red]{d['status']}[/red]"
-            val = f"{self.metric} {_f(d.get('metric'), '.4f')}" if ok else (d.get("error") or "")[:100]
+            val = f"{self.metric} {_f(d.get('metric'), '.4f')}" if ok else (d.get("error") or "")[:160]
             delta = f"  Δ {_f(d.get('delta'))}" if d.get("delta") is not None else ""
             retry = f"  ({d['attempts']} attempts)" if d.get("attempts", 1) > 1 else ""
-            console.print(f"{t} [{d['done']:>2}/{d['total']}] {d['trial']:<24} {mark} {val}{delta}  "
-                          f"{d.get('train_wall_s', 0):.1f}s{retry}")
+            seed = f"seed {d['seed']}" if d.get("seed") is not None else ""
+            console.print(f"{t} [{d['done']:>2}/{d['total']}] {d['trial']:<24} arm {d.get('arm')} {seed} {mark} "
+                          f"{val}{delta}  wall {d.get('wall_s', 0):.1f}s (train {d.get('train_wall_s', 0):.1f}s)"
+                          f"{retry}")
         elif kind == "checks":
-            console.print(f"{t} checks: " + ", ".join(f"{c['name']} {c['status']}" for c in d["checks"]))
+            console.print(f"{t} integration checks finished: "
+                          + ", ".join(f"{c['name']} {c['status']}" for c in d["checks"]))
         elif kind == "baseline":
             rec = "no recorded value" if d["recorded"] is None else f"recorded {d['recorded']:.4f} ({100 * d['rel']:.1f}% off)"
             console.print(f"{t} baseline reproduced: mean {self.metric} {d['mean']:.4f} over {len(d['values'])} seeds; "
@@ -131,11 +165,12 @@ def _summary(result: Any) -> None:
         console.print(f"report: {result.report_html}")
 
 
-def _run(resolved: Any, sdir: Path, registry: str | None, workers: int | None, quiet: bool, retry: bool) -> None:
+def _run(resolved: Any, sdir: Path, registry: str | None, workers: int | None, quiet: bool, retry: bool,
+         timeout: float | None = None) -> None:
     from autoresearch.research.runner import StudyRunner
 
     runner = StudyRunner(resolved, sdir, registry=registry, workers=workers,
-                         emit=_Printer(resolved.study.metric.name, quiet), retry_crashed=retry)
+                         emit=_Printer(resolved.study.metric.name, quiet), retry_crashed=retry, timeout_s=timeout)
     _summary(runner.run())
 
 
@@ -150,6 +185,8 @@ def register(app: typer.Typer) -> None:
     root_opt = typer.Option("studies", "--root", help="folder holding study folders")
     workers_opt = typer.Option(None, "--workers", "-j", help="parallel trials (default: cores // threads per trial)")
     registry_opt = typer.Option(None, "--registry", help="experiment registry root (default: experiments)")
+    timeout_opt = typer.Option(None, "--timeout", help="kill a trial process after this many seconds (0 = no "
+                                                      "limit; default: resources.timeout_s of the study file)")
 
     @study.command("run")
     def run_cmd(
@@ -157,13 +194,17 @@ def register(app: typer.Typer) -> None:
         workers: int | None = workers_opt,
         root: str = root_opt,
         registry: str | None = registry_opt,
+        timeout: float | None = timeout_opt,
+        restart: bool = typer.Option(False, "--restart", help="start over: move an existing study of this name "
+                                                             "to <name>.old-<time> (kept) and run the file afresh"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
     ) -> None:
         """Start a study (or continue it, if one with the same name and definition exists)."""
         from autoresearch.research.runner import prepare_study
 
-        resolved, sdir = prepare_study(_resolve_file(file), root)
-        _run(resolved, sdir, registry, workers, quiet, retry=False)
+        _check_numbers(workers, timeout)
+        resolved, sdir = prepare_study(_resolve_file(file), root, restart=restart)
+        _run(resolved, sdir, registry, workers, quiet, retry=False, timeout=timeout)
 
     @study.command("resume")
     def resume_cmd(
@@ -172,13 +213,15 @@ def register(app: typer.Typer) -> None:
         root: str = root_opt,
         registry: str | None = registry_opt,
         retry_crashed: bool = typer.Option(False, "--retry-crashed", help="run crashed trials again (new attempt)"),
+        timeout: float | None = timeout_opt,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
     ) -> None:
         """Continue a study after an interruption; finished trials are never re-run."""
         from autoresearch.research.runner import open_study
 
+        _check_numbers(workers, timeout)
         resolved, sdir = open_study(name, root)
-        _run(resolved, sdir, registry, workers, quiet, retry=retry_crashed)
+        _run(resolved, sdir, registry, workers, quiet, retry=retry_crashed, timeout=timeout)
 
     @study.command("status")
     def status_cmd(
@@ -190,6 +233,7 @@ def register(app: typer.Typer) -> None:
         """Table of arms: seeds done/planned, running trials, mean, Δ, CI, p, verdict."""
         from rich.live import Live
 
+        _check_numbers(interval=interval)
         sdir = Path(root) / name
         if not (sdir / "state.json").exists():
             raise StudyError(f"no study {name!r} under {root}/; start one with `autoresearch study run FILE`")
@@ -210,17 +254,22 @@ def register(app: typer.Typer) -> None:
         from autoresearch.research.idea_log import write_idea_log
         from autoresearch.research.ledger import Ledger
         from autoresearch.research.report import write_report
-        from autoresearch.research.runner import open_study
+        from autoresearch.research.runner import open_study, storage_errors
         from autoresearch.research.state import StudyState
 
         resolved, sdir = open_study(name, root)
         state = StudyState.load(sdir / "state.json")
-        if not state.data.get("verdicts"):
-            raise StudyError(f"study {name!r} has no verdicts yet (stage {state.data['stage']}); "
-                             f"`autoresearch study resume {name}` first")
-        log = write_idea_log(sdir, resolved, state)
-        md, html = write_report(sdir, resolved, state, Ledger(sdir, resolved.study.metric.name))
-        console.print(f"idea_log: {log}\nreport_md: {md}\nreport: {html}")
+        ledger = Ledger(sdir, resolved.study.metric.name, direction=resolved.direction)
+        with storage_errors(sdir, elsewhere=""):
+            ledger.rebuild()  # results.tsv is derived: a torn or deleted one comes back
+            if not state.data.get("verdicts"):
+                raise StudyError(f"study {name!r} has no verdicts yet (stage {state.data['stage']}); "
+                                 f"`autoresearch study resume {name}` first")
+            log = write_idea_log(sdir, resolved, state)
+            md, html = write_report(sdir, resolved, state, ledger)
+        if ledger.problem():
+            console.print(f"warning: {ledger.problem()}")
+        console.print(f"idea_log: {log}\nresults: {ledger.tsv}\nreport_md: {md}\nreport: {html}")
 
     @study.command("accept-baseline")
     def accept_cmd(
@@ -242,7 +291,11 @@ def register(app: typer.Typer) -> None:
 
         table = Table("study", "stage", "trials", "done", "running")
         for st in sorted(Path(root).glob("*/state.json")):
-            s = StudyState.load(st)
+            try:
+                s = StudyState.load(st)
+            except StudyError as e:  # one damaged study must not hide the others
+                table.add_row(st.parent.name, f"damaged: {str(e)[:80]}", "-", "-", str(is_running(st.parent)))
+                continue
             table.add_row(st.parent.name, s.data["stage"], str(len(s.data["trials"])), str(s.data.get("done")),
                           str(is_running(st.parent)))
         console.print(table)
@@ -255,13 +308,25 @@ def _status_table(sdir: Path) -> Table:
     from autoresearch.research.stats import summarize
 
     state = StudyState.load(sdir / "state.json")
-    definition = yaml.safe_load((sdir / "study.yaml").read_text())
-    metric = definition["metric"]["name"]
-    direction = definition["resolved"]["direction"]
-    alpha = definition["decision"]["alpha"]
+    path = sdir / "study.yaml"
+    try:
+        definition = yaml.safe_load(path.read_text())
+        metric = definition["metric"]["name"]
+        direction = definition["resolved"]["direction"]
+        alpha = definition["decision"]["alpha"]
+        arms = list(definition["resolved"]["arms"])
+    except FileNotFoundError:
+        raise StudyError(f"study file {path} is missing (deleted?); restore it from the original study file with "
+                         f"`autoresearch study run FILE`") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise StudyError(f"study file {path} is damaged: not YAML ({type(e).__name__}); restore it from the original "
+                         f"study file with `autoresearch study run FILE`") from None
+    except (TypeError, KeyError) as e:
+        raise StudyError(f"study file {path} is damaged: expected the resolved study (sections metric, decision, "
+                         f"resolved; {type(e).__name__} {e}); restore it from the original study file with "
+                         f"`autoresearch study run FILE`") from None
     trials = state.data["trials"]
     running = state.data.get("running", {}) if is_running(sdir) else {}
-    arms = list(definition["resolved"]["arms"])
     base = {t["index"]: t["metric"] for t in trials.values() if t.get("arm") == "baseline" and t.get("status") == "ok"}
     table = Table(title=f"study {state.data['name']} — stage {state.data['stage']}", title_justify="left")
     for col in ("arm", "done", "planned", "running", "crashed", f"mean {metric}", "Δ (>0 better)", "CI", "p", "verdict"):

@@ -23,8 +23,8 @@ _EXPORTS = {
     # trials, regression, pipeline
     "TrialSpec": "trial", "TrialOutcome": "trial", "run_trial": "trial",
     "Trace": "regression", "read_trace": "regression", "first_difference": "regression",
-    "StudyRunner": "runner", "StudyResult": "runner", "prepare_study": "runner", "open_study": "runner",
-    "accept_baseline": "runner", "default_workers": "runner",
+    "StudyRunner": "runner", "StudyResult": "runner", "prepare_study": "study_dir", "open_study": "study_dir",
+    "accept_baseline": "study_dir", "default_workers": "runner",
     # outputs
     "write_idea_log": "idea_log", "write_report": "report",
 }

@@ -25,8 +25,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from autoresearch.errors import StudyError
 from autoresearch.harness.atomic import atomic_write_text, read_jsonl
+from autoresearch.harness.precision import resolve_precision
 
 __all__ = ["Trace", "fingerprint", "trace_key", "trace_store", "read_trace", "first_difference", "load_trace",
            "save_trace"]
@@ -62,9 +65,12 @@ def _version(pkg: str) -> str:
 
 
 def fingerprint() -> dict[str, str]:
-    """What a bit-for-bit CPU result depends on besides the code: interpreter, libraries, CPU."""
+    """What a bit-for-bit CPU result depends on besides the code: interpreter, libraries, CPU, and the precision
+    `train.precision=auto` resolves to on this CPU (a trace recorded when the default was bf16 must not be compared
+    with an fp32 run of the same declared config)."""
+    auto = resolve_precision("auto", torch.device("cpu")).precision
     return {"python": platform.python_version(), "torch": _version("torch"), "numpy": _version("numpy"),
-            "machine": platform.machine(), "cpu": _cpu_model()}
+            "machine": platform.machine(), "cpu": _cpu_model(), "precision_auto": auto}
 
 
 def trace_key(testbed: str, preset: str, overrides: dict[str, Any], fp: dict[str, str]) -> str:

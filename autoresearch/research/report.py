@@ -19,7 +19,7 @@ from typing import Any
 from autoresearch.harness.atomic import atomic_write_bytes, atomic_write_text, read_jsonl
 from autoresearch.research import plots
 from autoresearch.research.idea_log import STATUS_ORDER
-from autoresearch.research.ledger import Ledger
+from autoresearch.research.ledger import Ledger, pair_deltas
 from autoresearch.research.state import StudyState, now
 from autoresearch.research.study import BASELINE, ResolvedStudy
 from autoresearch.research.verdicts import VERDICTS, Verdict, rule_text
@@ -147,7 +147,10 @@ def _blocks(resolved: ResolvedStudy, state: StudyState, ledger: Ledger, pngs: di
 
     # --- trials ---
     b.append(("h2", "Trials"))
-    deltas = {r["trial"]: r.get("delta") for r in ledger.records("trial")}
+    deltas = pair_deltas(state.data["trials"].values(), resolved.direction)  # from the state: whichever came first
+    problem = ledger.problem()
+    if problem:
+        b.append(("p", f"**Ledger damage:** {problem}."))
     trows = []
     for tid, t in state.data["trials"].items():
         trows.append([tid, str(t.get("arm")), str(t.get("seed")), str(t.get("status")), _f(t.get("metric"), ".4f"),

@@ -16,6 +16,14 @@ trial is ever re-run — and everything else runs from scratch under a new attem
 
 Scheduling: the short regression runs go into the same batch as the baseline seeds (they are independent and fill
 otherwise idle workers), but their verdict is only looked at after the baseline has been reproduced.
+
+Authoritative vs derived files: state.json, the trials' result.json files and study.yaml are authoritative; the
+ledger is append-only; results.tsv, idea_log.md and the report are derived and rebuilt from them on every run,
+resume and `study report` (a torn or deleted results.tsv comes back). The definition hash stored in state.json is
+checked against study.yaml on resume (study_dir.py), so an edited study never pairs trials of two budgets in one
+verdict.
+Disk errors (full, read-only, no permission) stop the study with one line naming the path; they are never recorded
+as a trial's CRASH.
 """
 
 from __future__ import annotations
@@ -25,27 +33,35 @@ import math
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from autoresearch.errors import StudyError
-from autoresearch.harness.atomic import atomic_write_yaml
 from autoresearch.research import regression as reg
 from autoresearch.research.ledger import Ledger
 from autoresearch.research.state import StudyState, now, runner_lock
-from autoresearch.research.study import BASELINE, ResolvedStudy, load_study, parse_study, resolve_study
+from autoresearch.research.study import BASELINE, MAX_SECONDS, ResolvedStudy
+from autoresearch.research.study_dir import (
+    DEFAULT_STUDY_ROOT,
+    accept_baseline,
+    open_study,
+    prepare_study,
+    storage_errors,
+    study_dir_for,
+)
 from autoresearch.research.trial import TrialInterrupted, TrialOutcome, TrialSpec, read_outcome, run_trial
 from autoresearch.research.verdicts import Verdict, decide, n_looks, rule_text
 
 __all__ = ["StudyRunner", "StudyResult", "prepare_study", "open_study", "default_workers", "gpu_count", "accept_baseline",
-           "study_dir_for", "DEFAULT_STUDY_ROOT", "DEFAULT_REGISTRY"]
+           "study_dir_for", "storage_errors", "DEFAULT_STUDY_ROOT", "DEFAULT_REGISTRY", "HEARTBEAT_S"]
 
-DEFAULT_STUDY_ROOT = "studies"
+HEARTBEAT_S = 60.0
+"""While trials run, a progress line this often (a stage can run for minutes between finished trials)."""
+
 DEFAULT_REGISTRY = "experiments"
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -72,10 +88,6 @@ def default_workers(threads_per_trial: int = 1) -> int:
     return min(n, gpus) if gpus else n
 
 
-def study_dir_for(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> Path:
-    return Path(root) / name
-
-
 @dataclass
 class StudyResult:
     """What a finished study hands back to the CLI."""
@@ -89,58 +101,6 @@ class StudyResult:
     trials: int
     report_md: Path | None
     report_html: Path | None
-
-
-# --- opening studies ----------------------------------------------------------------------------------------------
-
-
-def prepare_study(path: str | Path, root: str | Path = DEFAULT_STUDY_ROOT) -> tuple[ResolvedStudy, Path]:
-    """Load + resolve a study file and create (or re-open, if identical) its folder with study.yaml and state."""
-    resolved = resolve_study(load_study(path))
-    sdir = study_dir_for(resolved.name, root)
-    state_path = sdir / "state.json"
-    if state_path.exists():
-        old = StudyState.load(state_path)
-        if old.data["definition_hash"] != resolved.definition_hash:
-            raise StudyError(f"study {resolved.name!r} already exists in {sdir} with a different definition; resume "
-                             f"it with `autoresearch study resume {resolved.name}`, or give the edited study a new "
-                             f"`name:`")
-        return resolved, sdir
-    sdir.mkdir(parents=True, exist_ok=True)
-    atomic_write_yaml(sdir / "study.yaml", resolved.definition)
-    StudyState.create(state_path, resolved.name, resolved.definition_hash)
-    return resolved, sdir
-
-
-def open_study(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> tuple[ResolvedStudy, Path]:
-    """Re-open an existing study from its resolved study.yaml (the original file may have changed since)."""
-    sdir = study_dir_for(name, root)
-    path = sdir / "study.yaml"
-    if not path.exists():
-        have = sorted(p.parent.name for p in Path(root).glob("*/study.yaml")) if Path(root).is_dir() else []
-        raise StudyError(f"no study {name!r} under {root}/ (have: {', '.join(have) or 'none'}); start one with "
-                         f"`autoresearch study run FILE`")
-    data = yaml.safe_load(path.read_text())
-    data.pop("resolved", None)
-    resolved = resolve_study(parse_study(data, source=str(path)))
-    return resolved, sdir
-
-
-def accept_baseline(name: str, root: str | Path = DEFAULT_STUDY_ROOT, value: float | None = None) -> dict[str, Any]:
-    """Accept the measured baseline mean (or `value`) as the study's recorded baseline; `resume` then continues."""
-    sdir = study_dir_for(name, root)
-    state = StudyState.load(sdir / "state.json")
-    measured = state.data["baseline"].get("measured")
-    if value is None and measured is None:
-        raise StudyError(f"study {name!r} has no measured baseline yet; run or resume it first "
-                         f"(`autoresearch study resume {name}`)")
-    chosen = float(measured if value is None else value)
-    with state.lock:
-        state.data["baseline"]["accepted"] = {"value": chosen, "at": now(), "previous": state.data["baseline"].get(
-            "recorded"), "values": state.data["baseline"].get("values")}
-        state.data["stages"].pop("baseline", None)
-        state.save()
-    return state.data["baseline"]["accepted"]
 
 
 def _git_commit() -> str:
@@ -181,18 +141,27 @@ class StudyRunner:
         workers: int | None = None,
         emit: Emit | None = None,
         retry_crashed: bool = False,
+        timeout_s: float | None = None,
     ) -> None:
+        if workers is not None and not 0 <= workers <= 1024:
+            raise StudyError(f"`--workers` must be in [1, 1024] (0 = auto), got {workers}; e.g. --workers 2")
+        if timeout_s is not None and not (math.isfinite(timeout_s) and 0 <= timeout_s <= MAX_SECONDS):
+            raise StudyError(f"`--timeout` must be in [0, {MAX_SECONDS:.0f}] seconds (0 = no limit), got {timeout_s}; "
+                             f"e.g. --timeout 3600")
         self.r = resolved
         self.s = resolved.study
         self.dir = Path(study_dir)
         self._registry_arg = registry
         self.registry = Path(registry or DEFAULT_REGISTRY).resolve()
         self.workers = workers or self.s.resources.workers or default_workers(self.s.resources.threads_per_trial)
+        self.timeout_s = self.s.resources.timeout_s if timeout_s is None else float(timeout_s)
         self.emit: Emit = emit or (lambda kind, data: None)
         self.retry_crashed = retry_crashed
         self.state = StudyState.load(self.dir / "state.json")
-        self.ledger = Ledger(self.dir, self.s.metric.name)
+        self.ledger = Ledger(self.dir, self.s.metric.name, direction=resolved.direction)
         self.stop = threading.Event()
+        self._lock_fd: int | None = None
+        self._started: dict[str, float] = {}
         self._slots: queue.Queue[int] = queue.Queue()
         for slot in range(self.workers):
             self._slots.put(slot)
@@ -204,7 +173,12 @@ class StudyRunner:
     # --- entry point ---
 
     def run(self) -> StudyResult:
-        with runner_lock(self.dir):
+        with storage_errors(self.dir, self.r.name, "--root DIR / --registry DIR"):
+            return self._run()
+
+    def _run(self) -> StudyResult:
+        with runner_lock(self.dir) as lock_fd:
+            self._lock_fd = lock_fd
             self.state = StudyState.load(self.dir / "state.json")  # fresh, now that no other runner can write it
             self.commit = _git_commit()
             with self.state.lock:
@@ -222,13 +196,32 @@ class StudyRunner:
                     self.state.data["done"] = False
                     self.state.save()
             self.state.start_run(self.workers)
-            self.emit("start", {"name": self.r.name, "workers": self.workers, "dir": str(self.dir)})
+            self.emit("start", {"name": self.r.name, "workers": self.workers, "dir": str(self.dir),
+                                "timeout_s": self.timeout_s})
+            self._repair_derived()
             try:
                 self._pipeline()
             finally:
                 self.stop.set()
                 self.state.end_run()
         return self.result()
+
+    def _repair_derived(self) -> None:
+        """Bring the ledger and results.tsv in line with the authoritative state: trials recorded in state.json but
+        missing from the ledger (a torn or garbled line) are appended again, and results.tsv is rebuilt."""
+        have = {r.get("key") for r in self.ledger.records()}
+        for rec in self.state.data["trials"].values():
+            key = f"trial:{rec.get('trial')}:a{rec.get('attempt')}"
+            if key not in have and rec.get("trial"):
+                kind = "regression" if rec.get("arm") == "regression" else "trial"
+                desc = ("short deterministic baseline run (regression check)" if kind == "regression"
+                        else self.r.description(rec["arm"]) if rec.get("arm") in self.r.arms else "")
+                self.ledger.append({"key": key, "kind": kind, "study": self.r.name, "commit": self.commit,
+                                    "description": desc, "delta": None, "restored_from_state": True, **rec})
+        self.ledger.rebuild()
+        problem = self.ledger.problem()
+        if problem:
+            self.emit("warning", {"message": problem})
 
     def _pipeline(self) -> None:
         need_checks = self.s.checks and not self.state.stage_done("checks")
@@ -264,6 +257,12 @@ class StudyRunner:
             detail = out.error or "; ".join(f"{c['name']}: {c.get('detail', '')}" for c in failed)
             self.state.set_stage("checks", "failed", error=detail)
             self._bump("checks")
+            if "timed out" in (out.error or "") and not out.checks:  # a slow machine, not a broken testbed
+                raise StudyError(f"integration checks of study {self.r.name!r} did not finish: {detail}")
+            if out.infra:
+                raise StudyError(f"integration checks of study {self.r.name!r} could not run ({detail}); see "
+                                 f"{self.dir / 'trials'}/checks-g*/attempt-*/output.log, then `autoresearch study "
+                                 f"resume {self.r.name}`")
             raise StudyError(f"integration checks failed for study {self.r.name!r} ({detail}); fix the testbed, then "
                              f"`autoresearch study resume {self.r.name}`")
         self.state.set_stage("checks", "done", checks=out.checks, seconds=round(out.wall_s, 2))
@@ -285,9 +284,7 @@ class StudyRunner:
             rec = self.state.trial(self._tid(BASELINE, i)) or {}
             if rec.get("status") != "ok":
                 self.state.set_stage("baseline", "failed", error=rec.get("error", "missing"))
-                raise StudyError(f"baseline trial {self._tid(BASELINE, i)} {rec.get('status', 'missing')}: "
-                                 f"{rec.get('error', '')}; fix the baseline, then `autoresearch study resume "
-                                 f"{self.r.name} --retry-crashed`")
+                raise StudyError(self._baseline_failed(i, rec, "fix the baseline"))
             values.append(float(rec["metric"]))
         mean = sum(values) / len(values)
         b = self.state.data["baseline"]
@@ -399,9 +396,7 @@ class StudyRunner:
             for i in range(n_base):
                 rec = self.state.trial(self._tid(BASELINE, i)) or {}
                 if rec.get("status") != "ok":
-                    raise StudyError(f"baseline trial {self._tid(BASELINE, i)} {rec.get('status', 'missing')}: "
-                                     f"{rec.get('error', '')}; every idea is paired with it — fix it, then "
-                                     f"`autoresearch study resume {self.r.name} --retry-crashed`")
+                    raise StudyError(self._baseline_failed(i, rec, "every idea is paired with it — fix it"))
             verdicts = {a: self._decide(a, planned[a], looks) for a in arms}
             rnd = self.state.data["round"]
             for v in verdicts.values():
@@ -421,6 +416,13 @@ class StudyRunner:
             if not retest:
                 break
         self.state.set_stage("trials", "done", rounds=self.state.data["round"] + 1)
+
+    def _baseline_failed(self, index: int, rec: dict[str, Any], advice: str) -> str:
+        error = str(rec.get("error", ""))
+        head = f"baseline trial {self._tid(BASELINE, index)} {rec.get('status', 'missing')}: {error}"
+        if "timed out" in error:  # the message already says which limit to raise and how to resume
+            return head
+        return f"{head}; {advice}, then `autoresearch study resume {self.r.name} --retry-crashed`"
 
     def _decide(self, arm: str, n: int, looks: int) -> Verdict:
         idea_vals, base_vals, error = [], [], ""
@@ -481,7 +483,7 @@ class StudyRunner:
         res = self.s.resources
         return TrialSpec(study=self.r.name, trial_id=tid, arm=arm, seed=seed, kind=kind, testbed=self.s.testbed,
                          preset=self.s.preset, overrides=dict(overrides), registry=str(self.registry),
-                         threads=res.threads_per_trial, timeout_s=res.timeout_s, retries=res.retries)
+                         threads=res.threads_per_trial, timeout_s=self.timeout_s, retries=res.retries)
 
     def _arm_spec(self, arm: str, index: int) -> TrialSpec:
         return self._spec(self._tid(arm, index), arm, self.r.seed(arm, index), "train",
@@ -523,8 +525,16 @@ class StudyRunner:
         self.emit("batch", {"trials": [s.trial_id for s in todo], "workers": self.workers})
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(todo)), thread_name_prefix="trial")
         futures = [pool.submit(self._run_one, spec) for spec in todo]
+        t0 = time.monotonic()
         try:
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            while True:
+                done, pending = wait(futures, timeout=HEARTBEAT_S, return_when=FIRST_EXCEPTION)
+                if not pending or any(f.exception() is not None for f in done):
+                    break
+                now_ = time.monotonic()
+                running = {tid: now_ - t for tid, t in list(self._started.items())}
+                self.emit("heartbeat", {"done": self._done, "total": self._total, "running": running,
+                                        "elapsed_s": now_ - t0})
             for f in done:
                 f.result()
         except BaseException:
@@ -536,16 +546,28 @@ class StudyRunner:
     def _run_one(self, spec: TrialSpec, record: bool = True) -> TrialOutcome | None:
         if self.stop.is_set():
             return None
-        self.state.mark_running(spec.trial_id, True)
-        self.emit("trial_start", {"trial": spec.trial_id})
         slot = self._slots.get()  # a worker slot; with GPUs, slot k runs on GPU k % n so parallel trials never share
+        if self.stop.is_set():
+            self._slots.put(slot)
+            return None
+        self.state.mark_running(spec.trial_id, True)
+        self._started[spec.trial_id] = time.monotonic()
+        self.emit("trial_start", {"trial": spec.trial_id, "kind": spec.kind, "arm": spec.arm, "seed": spec.seed,
+                                  "timeout_s": spec.timeout_s})
         env = {"CUDA_VISIBLE_DEVICES": self._visible(slot)} if self._gpus else {}
         try:
-            out = run_trial(spec, self.dir / "trials" / spec.trial_id, stop=self.stop, env=env)
+            out = run_trial(spec, self.dir / "trials" / spec.trial_id, stop=self.stop, env=env,
+                            lock_fd=self._lock_fd, rerun_failed=self.retry_crashed)
         except TrialInterrupted:
             return None
         finally:
             self._slots.put(slot)
+            self._started.pop(spec.trial_id, None)
+        if out.disk:  # the disk, not the trial: stop the study, record nothing
+            self.state.mark_running(spec.trial_id, False)
+            raise StudyError(f"{out.error}; free space or make it writable (or use --root DIR / --registry DIR on "
+                             f"another disk), then `autoresearch study resume {self.r.name}` (nothing written so far "
+                             f"was lost)")
         if spec.kind == "checks":
             self.state.mark_running(spec.trial_id, False)
             self._apply_checks(out)
@@ -580,8 +602,9 @@ class StudyRunner:
         self.ledger.append({"key": f"trial:{out.trial_id}:a{out.attempt}", "kind": kind, "study": self.r.name,
                             "commit": self.commit, "description": desc, "delta": delta, **rec})
         self.state.record_trial(out.trial_id, rec)
-        self._done += 1
-        self.emit("trial_done", {**rec, "delta": delta, "done": self._done, "total": self._total})
+        if not adopted:
+            self._done += 1
+            self.emit("trial_done", {**rec, "delta": delta, "done": self._done, "total": self._total})
 
     def _index(self, out: TrialOutcome) -> int | None:
         if out.seed is None or out.arm == "regression":

@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import importlib.util
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass
@@ -46,11 +47,25 @@ __all__ = [
     "parse_study",
     "resolve_study",
     "load_testbed",
+    "definition_hash",
+    "definition_changes",
     "BASELINE",
 ]
 
 BASELINE = "baseline"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+# Ranges of the study file's numbers. They bound what a person can mean (and what every testbed, numpy and torch
+# accept as a seed), so a typo such as `seeds.max: 1000000000` or `budget.tokens: 1.0e18` fails at load time,
+# before any folder is created, instead of scheduling a billion trials or a run that never ends.
+MAX_SEED = 2**31 - 1
+MAX_SEEDS = 1000
+MAX_TOKENS = 10**12
+MAX_SECONDS = 30 * 24 * 3600.0
+MAX_IDEAS = 200
+MAX_NAME = 100
+MAX_REGRESSION_STEPS = 10_000
+MAX_WORKERS = 1024
 
 
 @dataclass
@@ -62,7 +77,10 @@ class Budget:
 
     def __post_init__(self) -> None:
         require(self.tokens is None or self.tokens > 0, "budget.tokens", self.tokens, "must be > 0", "e.g. 163840")
-        require(self.seconds is None or self.seconds > 0, "budget.seconds", self.seconds, "must be > 0", "e.g. 60")
+        require(self.tokens is None or self.tokens <= MAX_TOKENS, "budget.tokens", self.tokens,
+                f"must be <= {MAX_TOKENS:.0e} (a trial of more tokens would not finish)", "e.g. 163840")
+        require(self.seconds is None or 0 < self.seconds <= MAX_SECONDS, "budget.seconds", self.seconds,
+                f"must be in (0, {MAX_SECONDS:.0f}] (30 days)", "e.g. 60")
 
 
 @dataclass
@@ -82,6 +100,8 @@ class BaselineRecord:
     source: str = param("", "where the recorded value came from (run, paper, commit)")
 
     def __post_init__(self) -> None:
+        require(self.value is None or math.isfinite(self.value), "baseline.value", self.value,
+                "must be a finite number or null", "write the measured value, or null to record the first measurement")
         require(0.0 < self.tolerance < 1.0, "baseline.tolerance", self.tolerance, "must be in (0, 1)", "use 0.05")
 
 
@@ -97,9 +117,14 @@ class SeedPlan:
     def __post_init__(self) -> None:
         require(self.initial >= 2, "seeds.initial", self.initial, "must be >= 2 (a CI needs two paired deltas)",
                 "use 3")
+        require(self.initial <= MAX_SEEDS, "seeds.initial", self.initial, f"must be <= {MAX_SEEDS}", "use 3")
         require(self.max >= self.initial, "seeds.max", self.max, f"must be >= seeds.initial={self.initial}",
                 f"use {max(self.initial, 5)}")
-        require(self.step >= 1, "seeds.step", self.step, "must be >= 1", "use 1")
+        require(self.max <= MAX_SEEDS, "seeds.max", self.max,
+                f"must be <= {MAX_SEEDS} (every seed is one trial per arm)", f"use {min(max(self.initial, 5), 1000)}")
+        require(1 <= self.step <= self.max, "seeds.step", self.step, f"must be in [1, seeds.max={self.max}]", "use 1")
+        require(0 <= self.base <= MAX_SEED - self.max, "seeds.base", self.base,
+                f"must be in [0, {MAX_SEED - self.max}] (seeds are non-negative 31-bit integers)", "use 0")
 
 
 @dataclass
@@ -113,6 +138,8 @@ class Control:
     def __post_init__(self) -> None:
         require(self.seed_offset != 0, "control.seed_offset", self.seed_offset,
                 "must not be 0 (same seeds give Δ = 0 exactly on CPU, which tests nothing)", "use 1000")
+        require(abs(self.seed_offset) <= MAX_SEED // 2, "control.seed_offset", self.seed_offset,
+                f"must be within ±{MAX_SEED // 2}", "use 1000")
 
 
 @dataclass
@@ -126,7 +153,10 @@ class Regression:
     store: str = param("", "directory of recorded traces (default: $AUTORESEARCH_CACHE/traces or ~/.cache/autoresearch/traces)")
 
     def __post_init__(self) -> None:
-        require(self.steps >= 2, "regression.steps", self.steps, "must be >= 2", "use 8")
+        require(2 <= self.steps <= MAX_REGRESSION_STEPS, "regression.steps", self.steps,
+                f"must be in [2, {MAX_REGRESSION_STEPS}] (a short run)", "use 8")
+        require(self.tokens is None or 0 < self.tokens <= MAX_TOKENS, "regression.tokens", self.tokens,
+                f"must be in [1, {MAX_TOKENS:.0e}]", "leave it out to use `steps`")
 
 
 @dataclass
@@ -135,13 +165,17 @@ class Resources:
 
     threads_per_trial: int = param(1, "CPU threads per trial (sets OMP_NUM_THREADS); workers default to cores // this")
     workers: int = param(0, "parallel trials (0 = cores // threads_per_trial); --workers overrides")
-    timeout_s: float = param(0.0, "kill a trial after this many seconds and mark it CRASH (0 = no limit)")
+    timeout_s: float = param(0.0, "kill a trial process (training, checks, regression run) after this many seconds "
+                                  "and mark it CRASH (0 = no limit; --timeout overrides)")
     retries: int = param(3, "retries of a trial that failed for an infrastructure reason (killed, no result)")
 
     def __post_init__(self) -> None:
-        require(self.threads_per_trial >= 1, "resources.threads_per_trial", self.threads_per_trial, "must be >= 1", "use 1")
-        require(self.workers >= 0, "resources.workers", self.workers, "must be >= 0", "use 0 for auto")
-        require(self.timeout_s >= 0, "resources.timeout_s", self.timeout_s, "must be >= 0", "use 0 for no limit")
+        require(1 <= self.threads_per_trial <= MAX_WORKERS, "resources.threads_per_trial", self.threads_per_trial,
+                f"must be in [1, {MAX_WORKERS}]", "use 1")
+        require(0 <= self.workers <= MAX_WORKERS, "resources.workers", self.workers, f"must be in [0, {MAX_WORKERS}]",
+                "use 0 for auto")
+        require(math.isfinite(self.timeout_s) and 0 <= self.timeout_s <= MAX_SECONDS, "resources.timeout_s",
+                self.timeout_s, f"must be in [0, {MAX_SECONDS:.0f}] seconds", "use 0 for no limit")
         require(0 <= self.retries <= 10, "resources.retries", self.retries, "must be in [0, 10]", "use 3")
 
 
@@ -224,14 +258,18 @@ def _check(study: Study, source: str) -> None:
     def fail(msg: str) -> None:
         raise StudyError(f"study file {source}: {msg}")
 
-    if not _NAME.match(study.name):
-        fail(f"`name` must be letters, digits, _ . - (it names the folder), got {study.name!r}; e.g. my_study")
+    if not _NAME.match(study.name) or len(study.name) > MAX_NAME:
+        fail(f"`name` must be letters, digits, _ . - (it names the folder), at most {MAX_NAME} characters, got "
+             f"{study.name[:120]!r}; e.g. my_study")
     if not study.ideas:
         fail("`ideas` must list at least one idea, got none; add `ideas: [{name: ..., overrides: {...}}]`")
+    if len(study.ideas) > MAX_IDEAS:
+        fail(f"`ideas` lists {len(study.ideas)} ideas, at most {MAX_IDEAS} are allowed; split the study")
     seen = {BASELINE: "the baseline arm"}
     for i, idea in enumerate(study.ideas):
-        if not _NAME.match(idea.name):
-            fail(f"`ideas[{i}].name` must be letters, digits, _ . -, got {idea.name!r}; e.g. swiglu_mlp")
+        if not _NAME.match(idea.name) or len(idea.name) > MAX_NAME:
+            fail(f"`ideas[{i}].name` must be letters, digits, _ . -, at most {MAX_NAME} characters, got "
+                 f"{idea.name[:120]!r}; e.g. swiglu_mlp")
         if idea.name in seen:
             fail(f"`ideas[{i}].name` {idea.name!r} is already used by {seen[idea.name]}; give every arm its own name")
         if not idea.overrides:
@@ -239,9 +277,16 @@ def _check(study: Study, source: str) -> None:
                  f"(an unchanged config is an A/A control: declare it as `control:`)")
         seen[idea.name] = f"ideas[{i}]"
     if study.control is not None:
-        if not _NAME.match(study.control.name) or study.control.name in seen:
+        if not _NAME.match(study.control.name) or study.control.name in seen or len(study.control.name) > MAX_NAME:
             fail(f"`control.name` must be a free identifier (not baseline or an idea), got {study.control.name!r}; "
                  f"use aa_control")
+        off, sp = study.control.seed_offset, study.seeds
+        if abs(off) < sp.max:
+            fail(f"`control.seed_offset` must be at least seeds.max={sp.max} away from 0 (control seeds must not "
+                 f"reuse baseline seeds), got {off}; use 1000")
+        if not 0 <= sp.base + off <= MAX_SEED - sp.max:
+            fail(f"`control.seed_offset` {off} puts the control seeds at {sp.base + off}..{sp.base + off + sp.max - 1},"
+                 f" outside [0, {MAX_SEED}]; use 1000")
     if study.decision.ci == "bootstrap" and study.seeds.initial < 10:
         fail(f"`decision.ci: bootstrap` needs seeds.initial >= 10 (a percentile bootstrap under-covers on few seeds), "
              f"got seeds.initial={study.seeds.initial}; use `ci: t`")
@@ -353,7 +398,37 @@ class ResolvedStudy:
 
     @property
     def definition_hash(self) -> str:
+        """Hash of everything a verdict depends on. `resources` (workers, threads, timeout, retries) is left out:
+        how trials are scheduled does not change what they measure, so raising a timeout keeps the study."""
+        return definition_hash(self.definition)
+
+    @property
+    def legacy_definition_hash(self) -> str:
+        """The hash studies created before resources were excluded stored (resources included)."""
         return hashlib.sha256(json.dumps(self.definition, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def definition_hash(definition: dict[str, Any]) -> str:
+    """Hash of a resolved study definition without its `resources` section."""
+    core = {k: v for k, v in definition.items() if k != "resources"}
+    return hashlib.sha256(json.dumps(core, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def definition_changes(old: dict[str, Any], new: dict[str, Any], limit: int = 3) -> list[str]:
+    """Dotted keys whose values differ between two definitions, as `key old -> new` (resources ignored)."""
+    out: list[str] = []
+
+    def walk(a: Any, b: Any, where: str) -> None:
+        if len(out) >= limit or where == "resources":
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in list(a) + [k for k in b if k not in a]:
+                walk(a.get(k), b.get(k), f"{where}.{k}" if where else str(k))
+        elif a != b:
+            out.append(f"{where} {a!r} -> {b!r}")
+
+    walk(old, new, "")
+    return out
 
 
 def _config_error(msg: str, study: Study, where: str) -> StudyError:
@@ -385,9 +460,11 @@ def resolve_study(study: Study) -> ResolvedStudy:
 
     def build(overrides: dict[str, Any], where: str) -> Any:
         try:
-            return testbed.make_config(study.preset, dict(overrides))
+            cfg = testbed.make_config(study.preset, dict(overrides))
         except AutoresearchError as e:
             raise _config_error(str(e), study, where) from None
+        _check_runnable(testbed, cfg, study, where)
+        return cfg
 
     arms: dict[str, dict[str, Any]] = {BASELINE: {**study.overrides, **budget}}
     base_cfg = build(arms[BASELINE], "baseline config")
@@ -434,6 +511,29 @@ def resolve_study(study: Study) -> ResolvedStudy:
     definition = to_dict(study)
     definition["resolved"] = {"direction": direction, "arms": arms, "regression_overrides": reg_overrides}
     return ResolvedStudy(study, testbed, direction, arms, reg_overrides, reg_key, definition)
+
+
+def _check_runnable(testbed: Testbed, cfg: Any, study: Study, where: str) -> None:
+    """What the testbed would refuse at the start of `train` (a budget of partial steps, ...), found now: otherwise
+    every trial crashes on it (issue 8 §4)."""
+    check = getattr(testbed, "check_config", None)
+    try:
+        if callable(check):
+            check(cfg)
+        else:  # a user testbed written against an older interface: its config may still carry the check
+            budget_check = getattr(cfg, "check_budget", None)
+            if callable(budget_check):
+                budget_check()
+    except AutoresearchError as e:
+        per_step = getattr(cfg, "tokens_per_step", None)
+        tokens = getattr(getattr(cfg, "train", None), "train_tokens", None)
+        if isinstance(per_step, int) and per_step > 0 and isinstance(tokens, int) and tokens % per_step:
+            fixed = max(1, -(-tokens // per_step)) * per_step
+            key = "regression.tokens" if where.startswith("regression") else "budget.tokens"
+            raise _config_error(f"the testbed trains whole steps of {per_step} tokens, so a budget of {tokens} "
+                                f"tokens cannot run; set `{key}: {fixed}` (a multiple of {per_step})",
+                                study, where) from None
+        raise _config_error(str(e), study, where) from None
 
 
 def _lookup(tree: Any, dotted: str) -> tuple[bool, Any]:

@@ -64,6 +64,14 @@ class Testbed(ABC):
     def seed_overrides(self, seed: int) -> dict[str, Any]:
         return {"train.seed": int(seed)}
 
+    def check_config(self, cfg: Any) -> None:
+        """Raise a one-line ConfigError for anything `train` would refuse about `cfg` at its start (e.g. a token
+        budget that is not whole steps), so a study can refuse it before the first trial. Default: the config's own
+        `check_budget()` when it has one (LMConfig); override to add checks."""
+        check = getattr(cfg, "check_budget", None)
+        if callable(check):
+            check()
+
 
 TESTBEDS: dict[str, str] = {
     "lm": "autoresearch.testbeds.lm.testbed:LMTestbed",

@@ -1,0 +1,219 @@
+"""The folder of a study (`studies/<name>/`): create it from a study file, re-open it for resume, start it over,
+and check that its definition did not change (issue 8 §4-§6).
+
+Everything is validated before anything is created. The resolved study is written to study.yaml and its hash (without
+`resources:`, which only schedules trials) into state.json; `prepare_study` refuses another definition under the same
+name unless `--restart`, which moves the old folder aside (kept, never deleted); `open_study` refuses a study.yaml
+edited since the study started, naming what changed, and names a damaged or deleted one with the fix. A full,
+read-only or not-permitted disk becomes one line naming the path (`storage_errors`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from autoresearch.errors import StudyError
+from autoresearch.harness.atomic import atomic_write_yaml, disk_errors
+from autoresearch.research.state import StudyState, is_running, now
+from autoresearch.research.study import (
+    ResolvedStudy,
+    definition_changes,
+    definition_hash,
+    load_study,
+    parse_study,
+    resolve_study,
+)
+
+__all__ = ["prepare_study", "open_study", "accept_baseline", "storage_errors", "study_dir_for", "DEFAULT_STUDY_ROOT"]
+
+DEFAULT_STUDY_ROOT = "studies"
+
+
+def study_dir_for(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> Path:
+    return Path(root) / name
+
+
+def storage_errors(path: str | Path, name: str = "", elsewhere: str = "--root DIR") -> AbstractContextManager[None]:
+    """Turn a full / read-only / not-permitted disk under `path` into one StudyError naming the path and the fix."""
+    then = f", then `autoresearch study resume {name}`" if name else ""
+    return disk_errors(path, StudyError, elsewhere, f"{then} (nothing written so far was lost)")
+
+
+def _matches(resolved: ResolvedStudy, state: StudyState) -> bool:
+    """Same definition as the stored hash (`resources` aside). A study created before resources were left out of
+    the hash stored the hash of its whole study.yaml: it matches when that file's definition does, and is migrated."""
+    stored = state.data["definition_hash"]
+    if stored in (resolved.definition_hash, resolved.legacy_definition_hash):
+        return True
+    try:
+        on_disk = yaml.safe_load((state.path.parent / "study.yaml").read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return False
+    if not isinstance(on_disk, dict):
+        return False
+    legacy = hashlib.sha256(json.dumps(on_disk, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    if legacy == stored and definition_hash(on_disk) == resolved.definition_hash:
+        with state.lock:
+            state.data["definition_hash"] = resolved.definition_hash
+            state.save()
+        return True
+    return False
+
+
+def _changes(resolved: ResolvedStudy, state: StudyState) -> str:
+    old = state.data.get("definition") or {}
+    if not old:  # a state from before definitions were stored: the study.yaml beside it (when not edited)
+        try:
+            old = yaml.safe_load((state.path.parent / "study.yaml").read_text()) or {}
+        except (OSError, yaml.YAMLError, UnicodeDecodeError):
+            old = {}
+        old = old if isinstance(old, dict) else {}
+    diff = definition_changes(old, resolved.definition) if old else []
+    return f" ({'; '.join(diff)})" if diff else ""
+
+
+def _archive(sdir: Path) -> Path:
+    """Move a study folder aside (never delete: its trials stay readable) and return where it went."""
+    if is_running(sdir):
+        raise StudyError(f"study {sdir.name!r} is running; stop it before `--restart` (it would be moved aside "
+                         f"while its trials write into it)")
+    dest = sdir.with_name(f"{sdir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = sdir.with_name(f"{sdir.name}.old-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    os.rename(sdir, dest)
+    return dest
+
+
+def prepare_study(path: str | Path, root: str | Path = DEFAULT_STUDY_ROOT,
+                  restart: bool = False) -> tuple[ResolvedStudy, Path]:
+    """Load + resolve a study file and create (or re-open, if identical) its folder with study.yaml and state.
+
+    Everything is validated before anything is created. An existing study with the same definition is continued
+    (a changed `resources:` section is taken over); with another definition it is refused unless `restart`, which
+    moves the old folder to `<name>.old-<time>` and starts afresh. A missing or damaged study.yaml is rewritten
+    from the file when the definition matches the state; a moved-aside state.json is rebuilt."""
+    resolved = resolve_study(load_study(path))
+    sdir = study_dir_for(resolved.name, root)
+    state_path = sdir / "state.json"
+    with storage_errors(sdir, resolved.name):
+        if sdir.exists() and restart:
+            _archive(sdir)
+        elif state_path.exists():
+            old = StudyState.load(state_path)
+            if not _matches(resolved, old):
+                raise StudyError(
+                    f"study {resolved.name!r} already exists in {sdir} with another definition"
+                    f"{_changes(resolved, old)}; continue the old one with `autoresearch study resume "
+                    f"{resolved.name}`, or start over with the edited file: `autoresearch study run {path} --restart` "
+                    f"(moves the old folder aside) or give it a new `name:`")
+            _sync_definition_file(sdir, resolved)
+            return resolved, sdir
+        elif (sdir / "study.yaml").exists():
+            _reopen_without_state(sdir, resolved, str(path))
+            return resolved, sdir
+        sdir.mkdir(parents=True, exist_ok=True)
+        atomic_write_yaml(sdir / "study.yaml", resolved.definition)
+        StudyState.create(state_path, resolved.name, resolved.definition_hash, resolved.definition)
+    return resolved, sdir
+
+
+def _sync_definition_file(sdir: Path, resolved: ResolvedStudy) -> None:
+    """Rewrite study.yaml when it is missing, damaged or differs (only `resources` can differ here)."""
+    path = sdir / "study.yaml"
+    try:
+        current = yaml.safe_load(path.read_text())
+    except (FileNotFoundError, yaml.YAMLError, UnicodeDecodeError):
+        current = None
+    if current != resolved.definition:
+        atomic_write_yaml(path, resolved.definition)
+
+
+def _reopen_without_state(sdir: Path, resolved: ResolvedStudy, source: str) -> None:
+    """study.yaml without state.json (moved aside as advised): rebuild the state if the definitions agree."""
+    try:
+        on_disk = yaml.safe_load((sdir / "study.yaml").read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        on_disk = None
+    if isinstance(on_disk, dict) and on_disk != resolved.definition:
+        if definition_hash(on_disk) != resolved.definition_hash:
+            diff = definition_changes(on_disk, resolved.definition)
+            raise StudyError(f"study {resolved.name!r} in {sdir} was defined differently"
+                             f"{' (' + '; '.join(diff) + ')' if diff else ''}; start over with "
+                             f"`autoresearch study run {source} --restart` or give the study a new `name:`")
+    _sync_definition_file(sdir, resolved)
+    StudyState.create(sdir / "state.json", resolved.name, resolved.definition_hash, resolved.definition)
+
+
+def open_study(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> tuple[ResolvedStudy, Path]:
+    """Re-open an existing study from its resolved study.yaml (the original file may have changed since).
+
+    study.yaml is checked against the definition hash in state.json: an edited study.yaml is refused (its trials
+    would be paired with trials of another definition); a damaged or deleted one names the file and the fix."""
+    sdir = study_dir_for(name, root)
+    path = sdir / "study.yaml"
+    state_path = sdir / "state.json"
+    restore = ("restore it from the original study file with `autoresearch study run FILE` (same definition; "
+               "finished trials are kept)")
+    if not path.exists():
+        if state_path.exists() or sdir.is_dir():
+            raise StudyError(f"study file {path} is missing (deleted?); {restore}")
+        have = sorted(p.parent.name for p in Path(root).glob("*/study.yaml")) if Path(root).is_dir() else []
+        raise StudyError(f"no study {name!r} under {root}/ (have: {', '.join(have) or 'none'}); start one with "
+                         f"`autoresearch study run FILE`")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise StudyError(f"study file {path} is damaged: not YAML ({type(e).__name__}); {restore}") from None
+    if not isinstance(data, dict) or "ideas" not in data or "resolved" not in data:
+        raise StudyError(f"study file {path} is damaged: expected the resolved study (sections `ideas`, `resolved`, "
+                         f"...), got {type(data).__name__ if not isinstance(data, dict) else 'keys ' + str(list(data))[:60]}"
+                         f"; {restore}")
+    data.pop("resolved", None)
+    try:
+        resolved = resolve_study(parse_study(data, source=str(path)))
+    except StudyError as e:
+        raise StudyError(f"{e} — the study in {sdir} no longer validates; fix the study file and start over with "
+                         f"`autoresearch study run FILE --restart` (the old folder is moved aside)") from None
+    if resolved.name != name:
+        raise StudyError(f"study file {path} names the study {resolved.name!r}, not {name!r}; {restore}")
+    if not state_path.exists():
+        with storage_errors(sdir, name):
+            StudyState.create(state_path, resolved.name, resolved.definition_hash, resolved.definition)
+        return resolved, sdir
+    state = StudyState.load(state_path)
+    if not _matches(resolved, state):
+        raise StudyError(f"study file {path} was edited after the study started{_changes(resolved, state)}; trials "
+                         f"of two definitions cannot share a verdict: undo the edit, or start a new study with the "
+                         f"edited file: `autoresearch study run FILE --restart` (moves the old folder aside) or a "
+                         f"new `name:`")
+    return resolved, sdir
+
+
+def accept_baseline(name: str, root: str | Path = DEFAULT_STUDY_ROOT, value: float | None = None) -> dict[str, Any]:
+    """Accept the measured baseline mean (or `value`) as the study's recorded baseline; `resume` then continues."""
+    if value is not None and not math.isfinite(value):
+        raise StudyError(f"`--value` must be a finite number, got {value}; give the baseline metric, e.g. --value 5.13")
+    sdir = study_dir_for(name, root)
+    state = StudyState.load(sdir / "state.json")
+    measured = state.data["baseline"].get("measured")
+    if value is None and measured is None:
+        raise StudyError(f"study {name!r} has no measured baseline yet; run or resume it first "
+                         f"(`autoresearch study resume {name}`)")
+    chosen = float(measured if value is None else value)
+    with storage_errors(sdir, name), state.lock:
+        state.data["baseline"]["accepted"] = {"value": chosen, "at": now(), "previous": state.data["baseline"].get(
+            "recorded"), "values": state.data["baseline"].get("values")}
+        state.data["stages"].pop("baseline", None)
+        state.save()
+    return state.data["baseline"]["accepted"]
