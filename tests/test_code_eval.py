@@ -179,3 +179,10 @@ def test_coverage_and_summary_fields(pool, he):
     s = evaluate(samples, he, pool=pool).summary
     assert s["coverage"] == "1/4" and s["tasks_attempted"] == 1 and s["tasks_total"] == 4
     assert s["outputs_truncated"] == 0
+
+
+def test_read_samples_names_a_folder_as_a_folder(tmp_path):
+    with pytest.raises(DataError, match="is a folder, not a file"):
+        read_samples(tmp_path)
+    with pytest.raises(DataError, match="does not exist"):
+        read_samples(tmp_path / "nope.jsonl")

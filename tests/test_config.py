@@ -297,3 +297,63 @@ def test_cli_bad_values_exit_2_with_one_line(tmp_path):
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ") and want in r.stderr, (args, r.stderr)
         assert "Traceback" not in r.stderr + r.stdout
     assert not (tmp_path / "exps").exists()  # refused before an experiment folder is made
+
+
+@pytest.mark.parametrize("field", ["data.corpus", "data.pretrain_source"])
+def test_codegen_data_errors_name_the_codegen_field_not_the_lm_one(tmp_path, field):
+    """codegen feeds data.corpus / data.pretrain_source to the LM pipeline as its `data.source`: errors name the
+    field the user set (QA: `--set data.corpus=nope` said "`data.source` path does not exist")."""
+    from autoresearch.errors import DataError
+    from autoresearch.harness.data import load_token_data
+    from autoresearch.testbeds.codegen.config import codegen_preset, lm_data_errors
+    from autoresearch.testbeds.codegen.data import build_tokenizer
+    from autoresearch.testbeds.lm.config import DataConfig
+
+    missing = str(tmp_path / "nope")
+    if field == "data.corpus":
+        cfg = codegen_preset("tiny")
+        cfg.data.corpus, cfg.data.tokenizer = missing, "bpe"
+        with pytest.raises(DataError) as e:
+            build_tokenizer(cfg, [])
+    else:
+        with pytest.raises(DataError) as e, lm_data_errors(field):
+            load_token_data(DataConfig(source=missing, cache_dir=str(tmp_path / "cache")))
+    msg = str(e.value)
+    assert f"`{field}` path does not exist" in msg and "data.source" not in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize("text,field,expected", [
+    ("optim.muon_lr=1e-3", "optim.muon_lr", 0.001),       # YAML 1.1 reads `1e-3` as a string
+    ("optim.adamw_lr=5E-4", "optim.adamw_lr", 0.0005),
+    ("train.train_tokens=2048e1", "train.train_tokens", 20480),
+    ("data.max_corpus_mb=1e0", "data.max_corpus_mb", 1.0),
+])
+def test_exponent_numbers_without_a_dot_are_numbers(text, field, expected):
+    from autoresearch.harness.config import apply_overrides
+    from autoresearch.testbeds.lm.config import lm_tiny
+
+    cfg = apply_overrides(lm_tiny(), [text])
+    section, name = field.split(".")
+    assert getattr(getattr(cfg, section), name) == expected
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("optim.muon_lr=1e+400", "must be a finite number"),
+    ("model.n_layers=1.5e0", "must be an integer"),
+    ("optim.muon_lr=1e-3x", "must be a number"),
+])
+def test_numbers_still_checked_after_parsing(text, msg):
+    from autoresearch.harness.config import apply_overrides
+    from autoresearch.testbeds.lm.config import lm_tiny
+
+    with pytest.raises(ConfigError, match=msg):
+        apply_overrides(lm_tiny(), [text])
+
+
+def test_yaml_syntax_error_names_line_and_column(tmp_path):
+    from autoresearch.harness.config import load_yaml
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  n_layers: [1,\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line \d+, column \d+\)"):
+        load_yaml(bad, LMConfig)

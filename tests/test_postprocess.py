@@ -11,6 +11,7 @@ from autoresearch.harness.postprocess import (
     choose_block,
     code_blocks,
     extract_function,
+    looks_fenced,
     postprocess_completion,
     strip_fences,
     truncate_at_stop,
@@ -173,3 +174,17 @@ def test_humaneval_fenced_body_at_column_zero_is_indented_into_the_function():
     comp = postprocess_completion("```python\nreturn number % 1.0\n```", t.entry_point, "humaneval")
     assert comp == "    return number % 1.0"
     assert _run(t.program(comp), "truncate_number(3.25)") == 0.25
+
+
+@pytest.mark.parametrize(
+    "text, fenced",
+    [
+        ("```python\ndef f():\n    pass\n```\n", True),
+        ("\n  ~~~\nx = 1\n~~~\n", True),
+        ("````py\nx = '```'\n````", True),
+        ("    return 1\n", False),
+        ("def f():\n    '''```'''\n", False),
+    ],
+)
+def test_looks_fenced_only_for_completions_that_begin_with_a_fence(text, fenced):
+    assert looks_fenced(text) is fenced

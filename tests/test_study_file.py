@@ -115,7 +115,8 @@ def test_quickstart_file_resolves_and_matches_packaged_copy():
         (_study(seeds={"base": 2**31}), "`seeds.base` must be in [0,"),
         (_study(budget={"tokens": 1.0e18}), "`budget.tokens` must be <= 1e+12"),
         (_study(budget={"tokens": 10**18}), "`budget.tokens` must be <= 1e+12"),
-        (_study(budget={"tokens": "1e18"}), "`budget.tokens` must be an integer"),
+        (_study(budget={"tokens": "1e18"}), "`budget.tokens` must be <= 1e+12"),  # YAML 1.1's string `1e18`
+        (_study(budget={"tokens": "1e4x"}), "`budget.tokens` must be an integer"),
         (_study(budget={"seconds": float("inf")}), "`budget.seconds` must be"),
         (_study(baseline={"value": float("nan")}), "`baseline.value` must be a finite number"),
         (_study(control={"seed_offset": 2}), "`control.seed_offset` must be at least seeds.max=5 away from 0"),
@@ -171,3 +172,35 @@ def test_lm_flags_are_checked_by_the_lm_config(tmp_path):
                   ideas=[{"name": "x", "overrides": {"model.mlp": "swiglo"}}])
     msg = _err(tmp_path, data, resolve=True)
     assert "model.mlp" in msg and "swiglu" in msg  # did you mean 'swiglu'?
+
+
+@pytest.mark.parametrize("content, expect", [
+    (bytes(range(256)) * 8, "is not UTF-8 text (byte 0x80 at offset 128"),  # binary, e.g. head -c 2000 /dev/urandom
+    (b"\xff\xfe\x00garbage", "is not UTF-8 text (byte 0xff at offset 0"),
+    (b"name: t\x00\n", "is not valid YAML (non-printable character #x0000"),
+    (b"name: t\nideas: [1,\n  b: c\n", "is not valid YAML (line 4:1: expected ',' or ']'"),
+    (b"name: t\n  bad: indent\n", "is not valid YAML (line 2:6: mapping values are not allowed here)"),
+    ("folder", "is a folder, not a YAML file"),
+])
+def test_unreadable_study_files_are_one_line_naming_the_file(tmp_path, content, expect):
+    """QA: a binary study file crashed with UnicodeDecodeError; every unreadable file is one line with the reason."""
+    path = tmp_path / "bad.yaml"
+    if content == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    with pytest.raises(StudyError) as e:
+        load_study(path)
+    msg = str(e.value)
+    assert "\n" not in msg and "bad.yaml" in msg and expect in msg, msg
+
+
+def test_cli_run_of_a_folder_says_it_is_a_folder(tmp_path):
+    from typer.testing import CliRunner
+
+    from autoresearch.cli.app import app
+
+    (tmp_path / "some_dir").mkdir()
+    r = CliRunner().invoke(app, ["study", "run", str(tmp_path / "some_dir"), "--root", str(tmp_path / "SR")])
+    assert isinstance(r.exception, StudyError) and "is a folder, not a YAML file" in str(r.exception)
+    assert "does not exist" not in str(r.exception) and not (tmp_path / "SR").exists()

@@ -248,24 +248,75 @@ def test_damaged_state_json_names_the_file_and_the_fix_works(tmp_path, done_stud
 
 
 @pytest.mark.parametrize("content, what", [
-    (b"\x8f\x00\xff: [random", "damaged"),
+    (b"\x8f\x00\xff: [random", "is not UTF-8 text (byte 0x8f at offset 0"),
+    (b"name: dmg\x00", "is not valid YAML (non-printable character #x0000"),
+    (b"name: dmg\nideas: [1,\n  b: c\n", "is not valid YAML (line 4:1:"),
     (b"{}", "damaged: expected the resolved study"),
     (None, "is missing"),
+    ("folder", "is a folder, not a YAML file"),
 ])
 def test_damaged_or_deleted_study_yaml_names_the_file_and_run_restores_it(tmp_path, done_study, content, what):
     path, sdir = done_study
-    if content is None:
-        (sdir / "study.yaml").unlink()
-    else:
+    (sdir / "study.yaml").unlink()
+    if content == "folder":
+        (sdir / "study.yaml").mkdir()
+    elif content is not None:
         (sdir / "study.yaml").write_bytes(content)
     for call in (lambda: open_study("dmg", tmp_path / "studies"), lambda: _status(tmp_path)):
         with pytest.raises(StudyError) as e:
             call()
         msg = _one_line(e)
         assert str(sdir / "study.yaml") in msg and what in msg and "study run FILE" in msg
+    listed = _list(tmp_path)  # `study list` shows it damaged with the reason, not as a finished study
+    assert "dmg" in listed and "damaged:" in listed and what.split(" (")[0].split(":")[0] in listed, listed
+    if content == "folder":
+        with pytest.raises(StudyError, match="is a folder.*mv "):
+            prepare_study(path, tmp_path / "studies")
+        (sdir / "study.yaml").rmdir()
     prepare_study(path, tmp_path / "studies")  # the advised fix: the original file restores study.yaml
     resolved, _ = open_study("dmg", tmp_path / "studies")
     assert resolved.name == "dmg" and len(StudyState.load(sdir / "state.json").data["trials"]) == 6
+
+
+def _list(tmp_path: Path) -> str:
+    from typer.testing import CliRunner
+
+    from autoresearch.cli.app import app
+
+    r = CliRunner().invoke(app, ["study", "list", "--root", str(tmp_path / "studies")])
+    assert r.exit_code == 0, r.output
+    return " ".join(r.output.replace("│", " ").split())
+
+
+def test_unknown_stage_in_state_json_is_refused_everywhere(tmp_path, done_study):
+    """QA: `"stage": "bogus"` resumed with exit 0 and was listed as stage bogus."""
+    path, sdir = done_study
+    data = json.loads((sdir / "state.json").read_text())
+    data["stage"] = "bogus"
+    (sdir / "state.json").write_text(json.dumps(data))
+    for call in (lambda: open_study("dmg", tmp_path / "studies"), lambda: _runner(tmp_path, "dmg").run(),
+                 lambda: _status(tmp_path)):
+        with pytest.raises(StudyError) as e:
+            call()
+        msg = _one_line(e)
+        assert str(sdir / "state.json") in msg and '`stage` is "bogus"' in msg and "report" in msg and "mv " in msg
+    listed = _list(tmp_path)
+    assert "damaged:" in listed and "bogus" in listed
+    data["stage"], data["stages"]["nonsense"] = "report", {"status": "done"}
+    (sdir / "state.json").write_text(json.dumps(data))
+    with pytest.raises(StudyError, match="`stages` holds \"nonsense\""):
+        open_study("dmg", tmp_path / "studies")
+
+
+def test_a_copied_study_folder_reports_paths_under_its_new_place(tmp_path, done_study):
+    """QA: resume of a copied folder printed the report path of the original root, stored in state.json."""
+    path, sdir = done_study
+    shutil.copytree(tmp_path / "studies", tmp_path / "elsewhere")
+    shutil.rmtree(tmp_path / "studies")
+    resolved, new_dir = open_study("dmg", tmp_path / "elsewhere")
+    res = StudyRunner(resolved, new_dir, registry=tmp_path / "experiments", workers=2).run()
+    assert res.report_html == new_dir / "report.html" and res.report_md == new_dir / "report.md"
+    assert res.report_html.is_file() and "studies" not in str(res.report_html.relative_to(tmp_path))
 
 
 def _status(tmp_path: Path) -> None:
@@ -479,11 +530,11 @@ def test_builtin_studies_have_no_trial_timeout():
 
 
 @pytest.mark.parametrize("verb, extra, expect", [
-    ("run", ["--workers", "-1"], "`--workers` must be in [1, 1024]"),
-    ("run", ["--workers", "5000"], "`--workers` must be in [1, 1024]"),
+    ("run", ["--workers", "-1"], "`--workers` must be in [0, 1024]"),
+    ("run", ["--workers", "5000"], "`--workers` must be in [0, 1024]"),
     ("run", ["--timeout", "-5"], "`--timeout` must be in [0,"),
     ("run", ["--timeout", "nan"], "`--timeout` must be in [0,"),
-    ("resume", ["--workers", "-3"], "`--workers` must be in [1, 1024]"),
+    ("resume", ["--workers", "-3"], "`--workers` must be in [0, 1024]"),
     ("status", ["--interval", "0"], "`--interval` must be in [0.1, 3600]"),
 ])
 def test_cli_numbers_are_checked_before_anything_is_created(tmp_path, verb, extra, expect):

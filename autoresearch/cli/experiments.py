@@ -7,6 +7,7 @@ the others. `show` of a damaged experiment is the one-line error naming the file
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -26,10 +27,11 @@ def ls(root: Path = typer.Option(Path(DEFAULT_ROOT), "--root", help="experiments
 
     exps = list_experiments(root)
     if not exps:
-        typer.echo(f"no experiments under {root}/; run `autoresearch train lm --preset tiny`")
+        where = "" if str(root) == str(DEFAULT_ROOT) else f" --root {root}"
+        typer.echo(f"no experiments under {root}/; run `autoresearch train lm --preset tiny{where}`")
         return
     table = Table(title=f"experiments ({root})")
-    table.add_column("id")
+    table.add_column("id", no_wrap=True, min_width=7)
     table.add_column("created")
     for c in _COLUMNS:
         table.add_column(c, justify="right" if c != "status" else "left")
@@ -45,7 +47,8 @@ def ls(root: Path = typer.Option(Path(DEFAULT_ROOT), "--root", help="experiments
         if note:
             notes.append(f"{e.id} {status}: {note}")
         table.add_row(e.id, str(created)[:19], *(fmt(status if c == "status" else res.get(c)) for c in _COLUMNS))
-    Console().print(table)
+    # piped output (logs, CI) gets a wide table instead of rich's 80 columns, which cut ids to `exp-…`
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
     for line in notes:
         typer.echo(line)
 
@@ -61,10 +64,15 @@ def show(
 
     exp = open_experiment(exp_id, root)
     console = Console()
+    status, note = exp.state()
+    if status in ("empty", "crashed") and not exp.config_path.exists():
+        error = exp.read_results().get("error", "")
+        typer.echo(f"{exp.id}: {status}, no config.yaml" + (f"; error: {error}" if error else
+                   " (the run never started); remove the folder or start a new run"))
+        return
     cfg = exp.read_config()
     meta = cfg.pop("meta", {}) or {}
     res = exp.read_results()
-    status, note = exp.state()
     t = Table(title=f"{exp.id} results")
     t.add_column("metric")
     t.add_column("value", justify="right")

@@ -45,6 +45,11 @@ def _resolve_file(file: str) -> Path:
     p = Path(file)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise StudyError(f"study file {file!r} is a folder, not a YAML file; give the path of a study .yaml file "
+                         f"(resume a study folder with `autoresearch study resume NAME --root DIR`)")
+    if p.exists() or p.is_symlink():  # a dangling link, a device, ...: load_study names what is wrong
+        return p
     builtin = builtin_study(file)
     if builtin is not None:
         return builtin
@@ -67,7 +72,7 @@ def _check_numbers(workers: int | None = None, timeout: float | None = None, int
     from autoresearch.research.study import MAX_SECONDS, MAX_WORKERS
 
     if workers is not None and not 0 <= workers <= MAX_WORKERS:
-        raise StudyError(f"`--workers` must be in [1, {MAX_WORKERS}] (0 = auto: cores // threads per trial), got "
+        raise StudyError(f"`--workers` must be in [0, {MAX_WORKERS}] (0 = auto: cores // threads per trial), got "
                          f"{workers}; e.g. --workers 2")
     if timeout is not None and not (math.isfinite(timeout) and 0 <= timeout <= MAX_SECONDS):
         raise StudyError(f"`--timeout` must be in [0, {MAX_SECONDS:.0f}] seconds (0 = no limit), got {timeout}; "
@@ -288,13 +293,18 @@ def register(app: typer.Typer) -> None:
     def list_cmd(root: str = root_opt) -> None:
         """Studies under --root with their stage."""
         from autoresearch.research.state import StudyState, is_running
+        from autoresearch.research.study_dir import definition_problem
 
         table = Table("study", "stage", "trials", "done", "running")
         for st in sorted(Path(root).glob("*/state.json")):
-            try:
+            try:  # resume / status / report refuse a damaged state.json or study.yaml: so does the list
                 s = StudyState.load(st)
-            except StudyError as e:  # one damaged study must not hide the others
-                table.add_row(st.parent.name, f"damaged: {str(e)[:80]}", "-", "-", str(is_running(st.parent)))
+                problem = definition_problem(st.parent)
+                if problem:
+                    raise StudyError(problem)
+            except StudyError as e:  # one damaged study must not hide the others; the reason without path and fix
+                reason = str(e).replace(f"{st.parent}/", "").split("; ")[0]
+                table.add_row(st.parent.name, f"damaged: {reason[:120]}", "-", "-", str(is_running(st.parent)))
                 continue
             table.add_row(st.parent.name, s.data["stage"], str(len(s.data["trials"])), str(s.data.get("done")),
                           str(is_running(st.parent)))
@@ -302,25 +312,19 @@ def register(app: typer.Typer) -> None:
 
 
 def _status_table(sdir: Path) -> Table:
-    import yaml
-
     from autoresearch.research.state import StudyState, is_running
     from autoresearch.research.stats import summarize
 
     state = StudyState.load(sdir / "state.json")
+    from autoresearch.research.study_dir import read_definition
+
     path = sdir / "study.yaml"
+    definition = read_definition(sdir)  # missing / unreadable / damaged: one line naming the file and the fix
     try:
-        definition = yaml.safe_load(path.read_text())
         metric = definition["metric"]["name"]
         direction = definition["resolved"]["direction"]
         alpha = definition["decision"]["alpha"]
         arms = list(definition["resolved"]["arms"])
-    except FileNotFoundError:
-        raise StudyError(f"study file {path} is missing (deleted?); restore it from the original study file with "
-                         f"`autoresearch study run FILE`") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise StudyError(f"study file {path} is damaged: not YAML ({type(e).__name__}); restore it from the original "
-                         f"study file with `autoresearch study run FILE`") from None
     except (TypeError, KeyError) as e:
         raise StudyError(f"study file {path} is damaged: expected the resolved study (sections metric, decision, "
                          f"resolved; {type(e).__name__} {e}); restore it from the original study file with "

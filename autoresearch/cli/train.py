@@ -24,8 +24,9 @@ def config_from_cli(
     cls: type, make_preset: Callable[[str], Any], preset_name: str, config: Path | None, sets: list[str],
     train_tokens: int | None, seed: int | None, extra: list[str] | None = None,
 ) -> Any:
-    """Preset (or YAML file) -> --set overrides -> --train-tokens/--seed."""
-    cfg = load_yaml(config, cls) if config else make_preset(preset_name)
+    """Preset -> YAML file laid over it -> --set overrides -> --train-tokens/--seed."""
+    cfg = make_preset(preset_name)
+    cfg = load_yaml(config, cls, base=cfg) if config else cfg
     overrides = list(extra or []) + list(sets)
     if train_tokens is not None:
         overrides.append(f"train.train_tokens={train_tokens}")
@@ -101,7 +102,7 @@ def _flags_table() -> None:
 
 @train_app.command("lm")
 def train_lm(
-    preset_name: str = typer.Option("tiny", "--preset", help=f"named preset: {', '.join(PRESETS)}"),
+    preset_name: str = typer.Option("tiny", "--preset", help=f"named preset: {', '.join(PRESETS)} (a --config file is laid over it)"),
     config: Path = typer.Option(None, "--config", help="a config YAML (e.g. an experiment's config.yaml)"),
     sets: list[str] = typer.Option([], "--set", help="override a field, e.g. --set model.n_layers=4 (repeatable)"),
     train_tokens: int = typer.Option(None, "--train-tokens", help="token budget (multiple of tokens per step)"),
@@ -127,6 +128,9 @@ def train_lm(
                                     train_tokens is not None, seed is not None)
     else:
         cfg = lm_config_from_cli(preset_name, config, sets, train_tokens, seed, round_up)
+        from autoresearch.testbeds.lm.train import resolve_device  # torch: imported only when training
+
+        resolve_device(cfg.train.device)  # an unusable device is refused before a folder exists
         exp = new_experiment(root)
     typer.echo(f"experiment: {exp.path}  ({cfg.steps} steps x {cfg.tokens_per_step} tokens)")
     res = train(cfg, exp, resume=resume is not None, progress=not quiet)
@@ -157,7 +161,7 @@ def train_lm(
 @train_app.command("codegen")
 def train_codegen(
     arch: str = typer.Option("hrm", "--model", help="hrm | gpt (the GPT is parameter-matched to the HRM config)"),
-    preset_name: str = typer.Option("tiny", "--preset", help="named preset: tiny, small, gpu"),
+    preset_name: str = typer.Option("tiny", "--preset", help="named preset: tiny, small, gpu (a --config file is laid over it)"),
     config: Path = typer.Option(None, "--config", help="a config YAML (e.g. an experiment's config.yaml)"),
     sets: list[str] = typer.Option([], "--set", help="override a field, e.g. --set hrm.h_cycles=3 (repeatable)"),
     train_tokens: int = typer.Option(None, "--train-tokens", help="token budget"),
@@ -182,6 +186,9 @@ def train_codegen(
             raise ConfigError(f"--model must be hrm or gpt, got {arch!r}; use --model hrm")
         cfg = config_from_cli(CodegenConfig, codegen_preset, preset_name, config, sets, train_tokens, seed,
                               extra=[f"arch={arch}"])
+        from autoresearch.testbeds.lm.train import resolve_device  # torch: imported only when training
+
+        resolve_device(cfg.train.device)  # an unusable device is refused before a folder exists
         exp = new_experiment(root)
     typer.echo(f"experiment: {exp.path}  ({cfg.arch}, {cfg.steps} steps x {cfg.tokens_per_step} tokens)")
     res = train(cfg, exp, resume=resume is not None, progress=not quiet)

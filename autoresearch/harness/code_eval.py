@@ -60,6 +60,8 @@ def read_samples(
     line. A file without a single sample is an error too: scoring nothing must not look like a result.
     """
     p = Path(path)
+    if p.is_dir():
+        raise DataError(f"samples path {p} is a folder, not a file; pass --samples with a JSONL file inside it")
     if not p.is_file():
         raise DataError(f"samples file {p} does not exist; pass --samples with a JSONL of task_id/completion lines")
     known = set(task_ids) if task_ids is not None else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -157,6 +158,10 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_INT = re.compile(r"[+-]?\d+")
+
+
 def _coerce(tp: Any, value: Any, where: str) -> Any:
     """Check/convert `value` to type `tp`; raise ConfigError naming `where` otherwise."""
     origin = get_origin(tp)
@@ -209,6 +214,10 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"`{where}` must be true or false, got {value!r}")
+    if tp in (int, float) and isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        # YAML 1.1 reads `1e-3` and `1e18` (no dot) as strings; they are numbers to anyone writing a config
+        text = value.strip().replace("_", "")
+        value = int(text) if _INT.fullmatch(text) else float(text)
     if tp is int:
         if (isinstance(value, bool) or not isinstance(value, (int, float))
                 or (isinstance(value, float) and not value.is_integer())):
@@ -329,8 +338,19 @@ def field_ranges(cls: type, prefix: str = "") -> list[tuple[str, type, Range | N
     return out
 
 
-def load_yaml(path: str | Path, cls: type[T]) -> T:
+def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` laid onto `base`, mapping by mapping (a partial section keeps the base's other fields)."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_yaml(path: str | Path, cls: type[T], base: T | None = None) -> T:
     """Load and validate a config YAML file (an experiment's `config.yaml` too: its `meta` block is provenance).
+
+    With `base` (e.g. the `--preset`), the file is laid over it, so a partial file changes only what it names;
+    without, over the dataclass defaults.
 
     Every way the file can be unusable (missing, a folder, not UTF-8, not YAML, empty, not a mapping, a bad value)
     is a one-line ConfigError naming the file.
@@ -353,7 +373,9 @@ def load_yaml(path: str | Path, cls: type[T]) -> T:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        raise ConfigError(f"config file {shown} is not valid YAML: {str(e).splitlines()[0]}") from None
+        mark = getattr(e, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"config file {shown} is not valid YAML{at}: {str(e).splitlines()[0]}") from None
     sections = ", ".join(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     if data is None:
         raise ConfigError(f"config file {shown} is empty; write a mapping of sections ({sections}), e.g. "
@@ -363,6 +385,8 @@ def load_yaml(path: str | Path, cls: type[T]) -> T:
                           f"{type(data).__name__}; write it as `section: {{field: value}}`")
     if "meta" in data and "meta" not in {f.name for f in dataclasses.fields(cls)}:  # type: ignore[arg-type]
         data = {k: v for k, v in data.items() if k != "meta"}  # provenance of a saved experiment, not config
+    if base is not None:
+        data = _merged(to_dict(base), data)
     try:
         return from_dict(cls, data)
     except ConfigError as e:

@@ -513,7 +513,10 @@ def load_token_data(cfg: Any) -> TokenData:
             data = _open(final)
     except OSError as e:  # full / read-only / immutable cache disk (`_build` already removed its partial folder)
         if (msg := disk_error(e, root, CACHE_ELSEWHERE)) is None:
-            raise
+            if not str(e.filename or "").startswith(str(root)):
+                raise
+            raise DataError(f"token cache: cannot use {e.filename} ({e.strerror}); "
+                            f"point {CACHE_ELSEWHERE} at a writable folder") from None
         if not (final / "meta.json").is_file():
             raise DataError(f"token cache: {msg}") from None
         cached, data = True, _open(final)  # a read-only cache that already holds these tokens: read it unlocked

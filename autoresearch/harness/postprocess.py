@@ -32,6 +32,7 @@ __all__ = [
     "truncate_at_stop",
     "extract_function",
     "postprocess_completion",
+    "looks_fenced",
 ]
 
 HUMANEVAL_STOP = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
@@ -288,3 +289,9 @@ def postprocess_completion(
     code = text if fenced else truncate_at_stop(text, stops)
     fn = _code_in_prose(code, entry_point) if re.search(rf"\bdef\s+{re.escape(entry_point)}\s*\(", code) else None
     return fn if fn is not None else code
+
+
+def looks_fenced(completion: str) -> bool:
+    """Whether a completion begins with a markdown fence (``` or ~~~): chat output stored without post-processing,
+    which scores as a syntax error when run as written."""
+    return completion.lstrip().startswith(("```", "~~~"))

@@ -296,7 +296,8 @@ class Experiment:
         says why and how to fix it) for a folder whose files do not validate, `empty` before results exist."""
         try:
             res = self.read_results()
-            if res or self.config_path.exists():
+            # a run that crashed before writing its config (e.g. a bad device) is `crashed`, not damaged
+            if self.config_path.exists() or (res and res.get("status") != "crashed"):
                 self.read_config()
         except RegistryError as e:
             return "damaged", str(e)

@@ -461,8 +461,9 @@ class StudyRunner:
         rep = self.state.data["stages"].get("report", {})
         return StudyResult(self.r.name, self.dir, self.verdicts(), self.rule(), self.s.metric.name,
                            self.state.wall_seconds(), len(self.state.data["trials"]),
-                           Path(rep["markdown"]) if rep.get("markdown") else None,
-                           Path(rep["html"]) if rep.get("html") else None)
+                           # from the folder opened, not the stored path (the folder may have been copied or moved)
+                           self.dir / Path(rep["markdown"]).name if rep.get("markdown") else None,
+                           self.dir / Path(rep["html"]).name if rep.get("html") else None)
 
     # --- trials ---
 

@@ -158,6 +158,11 @@ def _invalid(data: Any) -> str:
     for key, (tp, what) in _SCHEMA.items():
         if not isinstance(data[key], tp) or (tp is int and isinstance(data[key], bool)):
             return f"`{key}` must be {what}, got {json.dumps(data[key])[:40]}"
+    if data["stage"] not in STAGES:
+        return f"`stage` is {json.dumps(data['stage'])[:40]}, not one of {', '.join(STAGES)}"
+    for stage, info in data["stages"].items():
+        if stage not in STAGES or not isinstance(info, dict):
+            return f"`stages` holds {json.dumps(stage)[:40]}, not a record of one of {', '.join(STAGES)}"
     for tid, rec in data["trials"].items():
         if not isinstance(rec, dict) or not isinstance(rec.get("status"), str):
             return f"trial record {tid!r} has no `status`"

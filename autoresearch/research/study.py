@@ -44,6 +44,7 @@ __all__ = [
     "Study",
     "ResolvedStudy",
     "load_study",
+    "read_study_yaml",
     "parse_study",
     "resolve_study",
     "load_testbed",
@@ -292,15 +293,47 @@ def _check(study: Study, source: str) -> None:
              f"got seeds.initial={study.seeds.initial}; use `ci: t`")
 
 
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """One line of a YAML error: where (line:column of its problem_mark) and what."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    what = getattr(e, "problem", None) or " ".join(str(e).split())
+    if mark is not None:
+        return f"line {mark.line + 1}:{mark.column + 1}: {what}"
+    if isinstance(e, yaml.reader.ReaderError):  # a non-printable character (binary data)
+        return f"non-printable character #x{e.character:04x} at position {e.position}"
+    return str(what)
+
+
+def read_study_yaml(path: str | Path, fix: str = "fix the syntax") -> Any:
+    """The parsed YAML of a study file; anything unreadable is one StudyError naming the file, what is wrong and `fix`
+    (a folder, missing, not permitted, not UTF-8 text, not valid YAML with line:column)."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise StudyError(f"study file {str(path)!r} does not exist; {fix}") from None
+    except IsADirectoryError:
+        raise StudyError(f"study file {str(path)!r} is a folder, not a YAML file; {fix}") from None
+    except UnicodeDecodeError as e:
+        raise StudyError(f"study file {path} is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start}; "
+                         f"binary?); {fix}") from None
+    except OSError as e:
+        raise StudyError(f"study file {path} cannot be read ({e.strerror or type(e).__name__}); {fix}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise StudyError(f"study file {path} is not valid YAML ({_yaml_problem(e)}); {fix}") from None
+    except RecursionError:
+        raise StudyError(f"study file {path} is not valid YAML (nested too deeply); {fix}") from None
+
+
 def load_study(path: str | Path) -> Study:
     """Read and check a study file (YAML)."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise StudyError(f"study file {str(path)!r} does not exist; check the path (built-in: `quickstart`)") from None
-    except yaml.YAMLError as e:
-        raise StudyError(f"study file {path}: not valid YAML ({' '.join(str(e).split())}); fix the syntax") from None
+    if not path.exists() and not path.is_symlink():
+        raise StudyError(f"study file {str(path)!r} does not exist; check the path (built-in: `quickstart`)")
+    data = read_study_yaml(path, "give a YAML study file (see docs/research.md)" if path.is_dir() else
+                           "fix the file (see docs/research.md)")
     if isinstance(data, dict):
         known = [f.name for f in dataclasses.fields(Study)]
         for key in data:

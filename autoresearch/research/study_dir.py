@@ -19,8 +19,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from autoresearch.errors import StudyError
 from autoresearch.harness.atomic import atomic_write_yaml, disk_errors
 from autoresearch.research.state import StudyState, is_running, now
@@ -30,10 +28,11 @@ from autoresearch.research.study import (
     definition_hash,
     load_study,
     parse_study,
+    read_study_yaml,
     resolve_study,
 )
 
-__all__ = ["prepare_study", "open_study", "accept_baseline", "storage_errors", "study_dir_for", "DEFAULT_STUDY_ROOT"]
+__all__ = ["prepare_study", "open_study", "read_definition", "definition_problem", "accept_baseline", "storage_errors", "study_dir_for", "DEFAULT_STUDY_ROOT"]
 
 DEFAULT_STUDY_ROOT = "studies"
 
@@ -54,10 +53,7 @@ def _matches(resolved: ResolvedStudy, state: StudyState) -> bool:
     stored = state.data["definition_hash"]
     if stored in (resolved.definition_hash, resolved.legacy_definition_hash):
         return True
-    try:
-        on_disk = yaml.safe_load((state.path.parent / "study.yaml").read_text())
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
-        return False
+    on_disk = _read_or_none(state.path.parent / "study.yaml")
     if not isinstance(on_disk, dict):
         return False
     legacy = hashlib.sha256(json.dumps(on_disk, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -69,13 +65,18 @@ def _matches(resolved: ResolvedStudy, state: StudyState) -> bool:
     return False
 
 
+def _read_or_none(path: Path) -> Any:
+    """The parsed YAML of `path`, or None when it is missing, unreadable or damaged (the caller rewrites it)."""
+    try:
+        return read_study_yaml(path)
+    except StudyError:
+        return None
+
+
 def _changes(resolved: ResolvedStudy, state: StudyState) -> str:
     old = state.data.get("definition") or {}
     if not old:  # a state from before definitions were stored: the study.yaml beside it (when not edited)
-        try:
-            old = yaml.safe_load((state.path.parent / "study.yaml").read_text()) or {}
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
-            old = {}
+        old = _read_or_none(state.path.parent / "study.yaml") or {}
         old = old if isinstance(old, dict) else {}
     diff = definition_changes(old, resolved.definition) if old else []
     return f" ({'; '.join(diff)})" if diff else ""
@@ -131,20 +132,16 @@ def prepare_study(path: str | Path, root: str | Path = DEFAULT_STUDY_ROOT,
 def _sync_definition_file(sdir: Path, resolved: ResolvedStudy) -> None:
     """Rewrite study.yaml when it is missing, damaged or differs (only `resources` can differ here)."""
     path = sdir / "study.yaml"
-    try:
-        current = yaml.safe_load(path.read_text())
-    except (FileNotFoundError, yaml.YAMLError, UnicodeDecodeError):
-        current = None
-    if current != resolved.definition:
+    if path.is_dir():
+        raise StudyError(f"study file {path} is a folder, not a YAML file; move it aside (`mv {path} {path}.bad`) and "
+                         f"run the study file again (finished trials are kept)")
+    if _read_or_none(path) != resolved.definition:
         atomic_write_yaml(path, resolved.definition)
 
 
 def _reopen_without_state(sdir: Path, resolved: ResolvedStudy, source: str) -> None:
     """study.yaml without state.json (moved aside as advised): rebuild the state if the definitions agree."""
-    try:
-        on_disk = yaml.safe_load((sdir / "study.yaml").read_text())
-    except (yaml.YAMLError, UnicodeDecodeError):
-        on_disk = None
+    on_disk = _read_or_none(sdir / "study.yaml")
     if isinstance(on_disk, dict) and on_disk != resolved.definition:
         if definition_hash(on_disk) != resolved.definition_hash:
             diff = definition_changes(on_disk, resolved.definition)
@@ -155,6 +152,32 @@ def _reopen_without_state(sdir: Path, resolved: ResolvedStudy, source: str) -> N
     StudyState.create(sdir / "state.json", resolved.name, resolved.definition_hash, resolved.definition)
 
 
+_RESTORE = ("restore it from the original study file with `autoresearch study run FILE` (same definition; finished "
+            "trials are kept)")
+
+
+def read_definition(sdir: Path) -> dict[str, Any]:
+    """The resolved study in `sdir/study.yaml`; missing, unreadable or damaged is one StudyError naming the file."""
+    path = sdir / "study.yaml"
+    if not path.exists() and not path.is_symlink():
+        raise StudyError(f"study file {path} is missing (deleted?); {_RESTORE}")
+    data = read_study_yaml(path, _RESTORE)
+    if not isinstance(data, dict) or "ideas" not in data or "resolved" not in data:
+        got = type(data).__name__ if not isinstance(data, dict) else "keys " + str(list(data))[:60]
+        raise StudyError(f"study file {path} is damaged: expected the resolved study (sections `ideas`, `resolved`, "
+                         f"...), got {got}; {_RESTORE}")
+    return data
+
+
+def definition_problem(sdir: Path) -> str:
+    """What is wrong with the study.yaml of a study folder, in one line ('' when it reads as a resolved study)."""
+    try:
+        read_definition(sdir)
+    except StudyError as e:
+        return str(e)
+    return ""
+
+
 def open_study(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> tuple[ResolvedStudy, Path]:
     """Re-open an existing study from its resolved study.yaml (the original file may have changed since).
 
@@ -163,22 +186,14 @@ def open_study(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> tuple[Resolv
     sdir = study_dir_for(name, root)
     path = sdir / "study.yaml"
     state_path = sdir / "state.json"
-    restore = ("restore it from the original study file with `autoresearch study run FILE` (same definition; "
-               "finished trials are kept)")
+    restore = _RESTORE
     if not path.exists():
         if state_path.exists() or sdir.is_dir():
             raise StudyError(f"study file {path} is missing (deleted?); {restore}")
         have = sorted(p.parent.name for p in Path(root).glob("*/study.yaml")) if Path(root).is_dir() else []
         raise StudyError(f"no study {name!r} under {root}/ (have: {', '.join(have) or 'none'}); start one with "
                          f"`autoresearch study run FILE`")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise StudyError(f"study file {path} is damaged: not YAML ({type(e).__name__}); {restore}") from None
-    if not isinstance(data, dict) or "ideas" not in data or "resolved" not in data:
-        raise StudyError(f"study file {path} is damaged: expected the resolved study (sections `ideas`, `resolved`, "
-                         f"...), got {type(data).__name__ if not isinstance(data, dict) else 'keys ' + str(list(data))[:60]}"
-                         f"; {restore}")
+    data = read_definition(sdir)
     data.pop("resolved", None)
     try:
         resolved = resolve_study(parse_study(data, source=str(path)))

@@ -31,7 +31,10 @@ def load_experiment_model(exp: Experiment, device: str = "cpu") -> tuple[torch.n
     saved.pop("meta", None)
     ckpt = latest_checkpoint(exp.checkpoints_dir)
     if ckpt is None:
-        raise CheckpointError(f"{exp.id} has no checkpoint; train it to completion first (status: {exp.status})")
+        status, note = exp.state()  # `killed` (with how to resume) for a `running` run whose process is gone
+        raise CheckpointError(
+            f"{exp.id} has no checkpoint (status: {status}); " + (note or "train it to completion first")
+        )
     if "arch" in saved:
         from autoresearch.testbeds.codegen.data import build_tokenizer
         from autoresearch.testbeds.codegen.models import build_model

@@ -8,11 +8,12 @@ DESIGN.md §4).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from autoresearch.errors import ConfigError
+from autoresearch.errors import AutoresearchError, ConfigError
 from autoresearch.harness.config import check_ranges, param, require
 from autoresearch.testbeds.lm.config import MAX_SEQ_LEN, MAX_VOCAB, MAX_WIDTH, ModelConfig, OptimConfig, TrainConfig
 
@@ -28,6 +29,7 @@ __all__ = [
     "CodegenConfig",
     "CODEGEN_PRESETS",
     "codegen_preset",
+    "lm_data_errors",
 ]
 
 
@@ -143,6 +145,20 @@ class CodeDataConfig:
         require(bool(self.corpus.strip()), "data.corpus", self.corpus, "must not be empty", "use 'suite'")
         require(bool(self.pretrain_source.strip()), "data.pretrain_source", self.pretrain_source, "must not be empty",
                 "use 'stdlib'")
+
+
+@contextlib.contextmanager
+def lm_data_errors(field: str) -> Iterator[None]:
+    """Errors of the LM data pipeline, fed with `field` (data.corpus / data.pretrain_source) as its `data.source`,
+    name the field the user set: `data.source` -> `field`, `data.max_corpus_mb` -> `data.corpus_mb`."""
+    try:
+        yield
+    except AutoresearchError as e:
+        msg = str(e)
+        fixed = msg.replace("`data.source`", f"`{field}`").replace("data.max_corpus_mb", "data.corpus_mb")
+        if fixed == msg:
+            raise
+        raise type(e)(fixed) from None
 
 
 @dataclass

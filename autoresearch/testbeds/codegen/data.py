@@ -20,7 +20,7 @@ import numpy as np
 from autoresearch.harness.code_tasks import CodeTask
 from autoresearch.harness.data import cache_root, load_token_data
 from autoresearch.harness.tokenizer import ByteTokenizer, Tokenizer, cached_bpe
-from autoresearch.testbeds.codegen.config import CodegenConfig
+from autoresearch.testbeds.codegen.config import CodegenConfig, lm_data_errors
 from autoresearch.testbeds.codegen.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
 from autoresearch.testbeds.codegen.tasks import make_suite, to_training_text
 from autoresearch.testbeds.lm.config import DataConfig
@@ -47,9 +47,10 @@ def build_tokenizer(cfg: CodegenConfig, train_tasks: list[CodeTask]) -> Tokenize
         texts = [to_training_text(t) for t in train_tasks]
         digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()
         return cached_bpe(texts, cfg.data.vocab_size, digest, cache_root(cfg.data.cache_dir))
-    corpus = DataConfig(source=cfg.data.corpus, tokenizer="bpe", vocab_size=cfg.data.vocab_size,
-                        max_corpus_mb=cfg.data.corpus_mb, cache_dir=cfg.data.cache_dir)
-    return load_token_data(corpus).tokenizer
+    with lm_data_errors("data.corpus"):
+        corpus = DataConfig(source=cfg.data.corpus, tokenizer="bpe", vocab_size=cfg.data.vocab_size,
+                            max_corpus_mb=cfg.data.corpus_mb, cache_dir=cfg.data.cache_dir)
+        return load_token_data(corpus).tokenizer
 
 
 def build_code_data(cfg: CodegenConfig) -> CodeData:
@@ -71,8 +72,9 @@ def build_code_data(cfg: CodegenConfig) -> CodeData:
         path = root / f"codegen-{tok.hash[:16]}.json"
         if not path.is_file():
             tok.save(path)
-        pretrain = load_token_data(DataConfig(source=cfg.data.pretrain_source, tokenizer=str(path),
-                                              max_corpus_mb=cfg.data.corpus_mb, cache_dir=cfg.data.cache_dir)).train
+        with lm_data_errors("data.pretrain_source"):
+            pretrain = load_token_data(DataConfig(source=cfg.data.pretrain_source, tokenizer=str(path),
+                                                  max_corpus_mb=cfg.data.corpus_mb, cache_dir=cfg.data.cache_dir)).train
     meta = {
         "tokenizer": tok.name,
         "vocab_size": tok.vocab_size,
