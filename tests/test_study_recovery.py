@@ -131,6 +131,33 @@ def test_kill9_trials_die_within_a_second_and_an_immediate_resume_trains_nothing
     assert state.data["done"] and state.data["verdicts"]["good"]["verdict"] == "KEEP"
 
 
+def test_a_run_killed_after_training_but_before_its_result_is_adopted_not_trained_again(tmp_path, monkeypatch):
+    """The runner's kill takes the trial with it (PDEATHSIG) in the gap between results.yaml and result.json."""
+    from autoresearch.research import trial as trial_mod
+
+    exp = tmp_path / "experiments" / "exp-001"
+    exp.mkdir(parents=True)
+    (exp / "results.yaml").write_text("status: ok\nval_loss: 2.5\ntrain_seconds: 3.0\n")
+    tdir = tmp_path / "trials" / "good-s0"
+    (tdir / "attempt-1").mkdir(parents=True)
+    (tdir / "attempt-1" / trial_mod.EXP_FILE).write_text(str(exp))
+    spec = trial_mod.TrialSpec(study="s", trial_id="good-s0", arm="good", seed=0, kind="train", testbed=FAKE,
+                               preset="tiny", overrides={}, registry=str(tmp_path / "experiments"))
+
+    def no_training(*a, **kw):
+        raise AssertionError("the trial was started again")
+
+    monkeypatch.setattr(trial_mod.subprocess, "Popen", no_training)
+    out = trial_mod.run_trial(spec, tdir)
+    assert out.ok and out.metrics["val_loss"] == 2.5
+    assert json.loads((tdir / "attempt-1" / "result.json").read_text())["adopted"] is True
+    # a run that had not finished training is not adopted: the trial runs again (here: the monkeypatched start)
+    (tdir / "attempt-1" / "result.json").unlink()
+    (exp / "results.yaml").write_text("status: running\n")
+    with pytest.raises(AssertionError, match="started again"):
+        trial_mod.run_trial(spec, tdir)
+
+
 def test_the_runner_lock_is_held_while_a_trial_of_a_killed_runner_lives(tmp_path):
     """A trial inherits the lock: the kernel frees it only when the runner and its trials are all gone."""
     sdir = tmp_path / "s"

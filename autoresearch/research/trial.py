@@ -55,6 +55,8 @@ STATUSES = ("ok", "crashed", "diverged")
 DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 EXIT_DISK = 74
 """Exit code of a trial that hit a disk error and could not even write its result.json (EX_IOERR)."""
+EXP_FILE = "experiment.txt"
+"""File in an attempt folder naming the experiment folder the attempt trains into (written before training)."""
 
 
 class TrialInterrupted(Exception):
@@ -217,6 +219,8 @@ def run_trial(
         done = read_outcome(trial_dir)
         if done is not None and (done.ok or not rerun_failed):  # finished by an earlier runner: adopt
             return done
+        if done is None and (adopted := _adopt_finished_training(spec, trial_dir)) is not None:
+            return adopted
     prior = attempt_dirs(trial_dir)
     k = int(prior[-1].name.split("-", 1)[1]) + 1 if prior else 1
     error = ""
@@ -402,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return finish(status="crashed", infra=True, error=f"cannot allocate an experiment: {_first_line(e)}")
     result["exp"] = str(exp.path)
+    atomic_write_text(adir / EXP_FILE, str(exp.path))  # lets a resume adopt a run killed after training ended
     t0 = time.perf_counter()
     try:
         res = testbed.train(cfg, exp, progress=False) or {}
@@ -419,18 +424,45 @@ def main(argv: list[str] | None = None) -> int:
         msg = f"out of memory ({_first_line(e)})" if oom else _first_line(e)
         return finish(status="crashed", error=msg, train_wall_s=time.perf_counter() - t0)
     train_wall = time.perf_counter() - t0
-    if not res:
-        res = exp.read_results()
+    return finish(**_fields_from_results(res or exp.read_results(), train_wall))
+
+
+def _fields_from_results(res: dict[str, Any], train_wall: float) -> dict[str, Any]:
+    """result.json fields (status, metrics, error, train_wall_s, memory_gb) from an experiment's results."""
     status = str(res.get("status", "ok"))
     metrics = _metrics(res)
     mem = next((float(res[k]) for k in ("memory_gb", "peak_memory_gb", "max_memory_gb") if k in metrics), None)
     if mem is None and "peak_memory_mb" in metrics:
         mem = float(res["peak_memory_mb"]) / 1024
     if status == "ok":
-        return finish(status="ok", metrics=metrics, train_wall_s=train_wall, **({"memory_gb": mem} if mem else {}))
+        return {"status": "ok", "metrics": metrics, "train_wall_s": train_wall, **({"memory_gb": mem} if mem else {})}
     error = str(res.get("error") or ("loss became NaN/inf or exploded" if status == "diverged" else status))
-    return finish(status="diverged" if status == "diverged" else "crashed", metrics=metrics, error=error[:300],
-                  train_wall_s=train_wall)
+    return {"status": "diverged" if status == "diverged" else "crashed", "metrics": metrics, "error": error[:300],
+            "train_wall_s": train_wall}
+
+
+def _adopt_finished_training(spec: TrialSpec, trial_dir: Path) -> TrialOutcome | None:
+    """The last attempt's run finished training (results.yaml ok) but its process was killed before result.json was
+    written (e.g. the runner was killed and PR_SET_PDEATHSIG took the trial with it): record that run instead of
+    training the trial again."""
+    prior = attempt_dirs(trial_dir)
+    if not prior or (prior[-1] / "result.json").exists() or not (prior[-1] / EXP_FILE).is_file():
+        return None
+    adir = prior[-1]
+    try:
+        from autoresearch.harness.registry import Experiment
+
+        exp_path = Path((adir / EXP_FILE).read_text().strip())
+        res = Experiment(exp_path).read_results()
+    except Exception:  # a damaged or missing run is simply not adoptable: the trial runs again
+        return None
+    if res.get("status") != "ok":
+        return None
+    fields = _fields_from_results(res, float(res.get("train_seconds") or 0.0))
+    result = {"trial_id": spec.trial_id, "arm": spec.arm, "seed": spec.seed,
+              "attempt": int(adir.name.split("-", 1)[1]), "exp": str(exp_path), "adopted": True, **fields}
+    atomic_write_text(adir / "result.json", json.dumps(result, indent=1, default=str))
+    return read_outcome(trial_dir)
 
 
 if __name__ == "__main__":
