@@ -53,3 +53,24 @@ def codegen_micro_cfg(cache_dir):
     from autoresearch.testbeds.codegen.config import codegen_preset
 
     return apply_overrides(codegen_preset("tiny"), codegen_micro_overrides(cache_dir))
+
+
+FAKE_TESTBED = f"{Path(__file__).resolve().parent / 'fake_testbed.py'}:FakeTestbed"
+
+
+def fake_study_file(tmp_path: Path, name: str, **kw) -> Path:
+    """A study file of the fake testbed (2 seeds, one good idea, no checks/regression); `kw` merges into sections."""
+    import yaml
+
+    data = {
+        "name": name, "testbed": FAKE_TESTBED, "preset": "tiny", "budget": {"tokens": 10_000},
+        "baseline": {"value": 3.0, "tolerance": 0.05, "source": "fake"},
+        "seeds": {"initial": 2, "max": 2}, "decision": {"alpha": 0.05, "min_effect": 0.01},
+        "regression": {"enabled": False, "store": str(tmp_path / "traces")}, "checks": False,
+        "ideas": [{"name": "good", "overrides": {"model.boost": 0.2}}],
+    }
+    for k, v in kw.items():
+        data[k] = {**data[k], **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

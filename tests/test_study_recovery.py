@@ -24,24 +24,10 @@ from autoresearch.research.ledger import Ledger
 from autoresearch.research.runner import StudyRunner, open_study, prepare_study
 from autoresearch.research.state import StudyState, runner_lock
 from autoresearch.research.trial import read_outcome
+from tests.conftest import FAKE_TESTBED as FAKE
+from tests.conftest import fake_study_file as _file
 
-FAKE = f"{Path(__file__).resolve().parent / 'fake_testbed.py'}:FakeTestbed"
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _file(tmp_path: Path, name: str, **kw) -> Path:
-    data = {
-        "name": name, "testbed": FAKE, "preset": "tiny", "budget": {"tokens": 10_000},
-        "baseline": {"value": 3.0, "tolerance": 0.05, "source": "fake"},
-        "seeds": {"initial": 2, "max": 2}, "decision": {"alpha": 0.05, "min_effect": 0.01},
-        "regression": {"enabled": False, "store": str(tmp_path / "traces")}, "checks": False,
-        "ideas": [{"name": "good", "overrides": {"model.boost": 0.2}}],
-    }
-    for k, v in kw.items():
-        data[k] = {**data[k], **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    return path
 
 
 def _runner(tmp_path: Path, name: str, **kw) -> StudyRunner:
