@@ -15,6 +15,7 @@ __all__ = [
     "SandboxError",
     "StudyError",
     "DivergenceError",
+    "LLMError",
 ]
 
 
@@ -48,3 +49,7 @@ class StudyError(AutoresearchError):
 
 class DivergenceError(AutoresearchError):
     """Training produced NaN/inf or the loss exploded."""
+
+
+class LLMError(AutoresearchError):
+    """A request to a language-model server failed (HTTP, auth, connection, timeout, malformed answer)."""

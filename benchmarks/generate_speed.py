@@ -19,8 +19,8 @@ import statistics
 import torch
 
 from autoresearch.testbeds.codegen.config import hrm_preset
-from autoresearch.testbeds.codegen.generate import generate
 from autoresearch.testbeds.codegen.hrm import HRM
+from autoresearch.testbeds.common.generate import generate
 
 
 def bench(name: str, model: torch.nn.Module, args: argparse.Namespace) -> None:
@@ -64,7 +64,7 @@ def main() -> None:
     bench("hrm", hrm, args)
     try:
         from autoresearch.testbeds.codegen.param_match import match_gpt_config
-        from autoresearch.testbeds.lm.model import GPT
+        from autoresearch.testbeds.common.gpt import GPT
     except ImportError as e:
         print(f"gpt: skipped ({e})")
         return

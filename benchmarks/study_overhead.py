@@ -27,8 +27,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from autoresearch.research.runner import StudyRunner, prepare_study  # noqa: E402
+from autoresearch.research.runner import StudyRunner  # noqa: E402
 from autoresearch.research.state import StudyState  # noqa: E402
+from autoresearch.research.study_dir import prepare_study  # noqa: E402
 
 
 def fake_study(tmp: Path, trial_seconds: float, ideas: int, seeds: int) -> Path:
@@ -62,10 +63,10 @@ def main() -> None:
         StudyRunner(resolved, sdir, registry=tmp / "experiments", workers=args.workers).run()
         wall = time.perf_counter() - t0
         state = StudyState.load(sdir / "state.json")
-        trials = [t for t in state.data["trials"].values()]
-        train = sum(float(t["train_wall_s"]) for t in trials)
-        proc = sum(float(t["wall_s"]) for t in trials)
-        own = sum(float(t["metrics"].get("train_seconds", 0.0)) for t in trials)
+        trials = list(state.trials.values())
+        train = sum(t.train_wall_s for t in trials)
+        proc = sum(t.wall_s for t in trials)
+        own = sum(float(t.metrics.get("train_seconds", 0.0)) for t in trials)
         n = len(trials)
 
     w = args.workers

@@ -30,10 +30,11 @@ from autoresearch.harness.data import load_token_data
 from autoresearch.harness.precision import autocast, resolve_precision
 from autoresearch.harness.provenance import hardware_info
 from autoresearch.harness.registry import new_experiment
+from autoresearch.testbeds.common.device import resolve_device
+from autoresearch.testbeds.common.gpt import GPT
+from autoresearch.testbeds.common.optim import build_optimizers
 from autoresearch.testbeds.lm.config import LMConfig, preset
-from autoresearch.testbeds.lm.model import GPT
-from autoresearch.testbeds.lm.optim import build_optimizers
-from autoresearch.testbeds.lm.train import resolve_device, train
+from autoresearch.testbeds.lm.train import train
 
 
 def ours(cfg: LMConfig, root: Path) -> float:

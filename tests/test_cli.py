@@ -281,9 +281,10 @@ def test_config_file_is_laid_over_the_preset(cache_dir, tmp_path):
     saved = yaml.safe_load((tmp_path / "r" / "exp-001" / "config.yaml").read_text())
     assert saved["model"]["n_layers"] == 1 and saved["model"]["d_model"] == 32  # the rest from preset + --set
     from autoresearch.cli.train import config_from_cli
-    from autoresearch.testbeds.lm.config import LMConfig, preset
+    from autoresearch.testbeds import get_testbed
+    from autoresearch.testbeds.lm.config import preset
 
-    cfg = config_from_cli(LMConfig, preset, "tiny", part, [], None, None)
+    cfg = config_from_cli(get_testbed("lm"), "tiny", part, [])
     assert cfg.model.n_layers == 1 and cfg.model.d_model == preset("tiny").model.d_model  # not the 5dollar default
     assert cfg.train.train_tokens == preset("tiny").train.train_tokens
 

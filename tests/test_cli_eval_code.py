@@ -364,3 +364,37 @@ def test_model_exp_of_a_killed_run_says_killed_and_how_to_resume(tmp_path, monke
     assert isinstance(r.exception, CheckpointError), r.output
     msg = str(r.exception)
     assert "status: killed" in msg and "running" not in msg and f"--resume {exp.id}" in msg
+
+
+def _by_task(results_file: Path) -> dict[str, tuple[str, bool]]:
+    rows = [json.loads(line) for line in results_file.read_text().splitlines()]
+    return {r["task_id"]: (r["completion"], r["passed"]) for r in rows}
+
+
+@pytest.mark.slow
+def test_suite_model_agrees_with_the_testbeds_own_greedy_pass_at_1(cache_dir, tmp_path, monkeypatch):
+    """`eval-code --benchmark suite --model exp-NNN` (greedy, the same held-out tasks) reproduces the codegen
+    testbed's `pass@1_greedy` on the same checkpoint: equal pass@1, equal completions and per-task pass/fail."""
+    from tests.conftest import codegen_micro_overrides
+
+    n_tasks, max_new = 12, 24
+    sets = [o for o in codegen_micro_overrides(cache_dir) if not o.startswith(("eval.n_samples", "eval.k", "eval.max"))]
+    sets += ["train.train_tokens=7680", f"eval.heldout_tasks={n_tasks}", "eval.n_samples=0", "eval.k=[1]",
+             f"eval.max_new_tokens={max_new}", "data.suite_seed=0"]  # eval-code's suite is seed 0
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AUTORESEARCH_EXPERIMENTS", str(tmp_path / "experiments"))
+    args = ["train", "codegen", "--root", str(tmp_path / "experiments")]
+    r = runner.invoke(app, [*args, *(x for s in sets for x in ("--set", s)), *(["--set", "eval.allow_reduced=true"]
+                                                                                  if not OK else [])])
+    assert r.exit_code == 0, r.output
+    trained = tmp_path / "experiments" / "exp-001"
+    own = yaml.safe_load((trained / "results.yaml").read_text())
+    r = runner.invoke(app, ["eval-code", "--benchmark", "suite", "--model", "exp-001", "--limit", str(n_tasks),
+                            "--n", "1", "--temperature", "0", "--k", "1", "--max-tokens", str(max_new), *SANDBOX])
+    assert r.exit_code == 0, r.output
+    scored = tmp_path / "experiments" / "exp-002"
+    theirs = yaml.safe_load((scored / "results.yaml").read_text())
+    assert theirs["pass@1"] == own["pass@1_greedy"]
+    a = _by_task(trained / "eval" / "greedy_samples_results.jsonl")
+    b = _by_task(scored / "samples.jsonl_results.jsonl")
+    assert len(a) == n_tasks and a == b

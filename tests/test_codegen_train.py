@@ -126,3 +126,77 @@ def test_pretraining_phase_then_sft_resumes_exactly(codegen_micro_cfg, tmp_path)
         mod.train(cfg, broken, on_step=crash)
     train(cfg, broken, resume=True)  # resumes inside the pretraining phase from the step-3 checkpoint
     assert _losses(broken) == _losses(full)
+
+
+# --- issue 9: the loop is the shared kit's, flags included --------------------------------------------------------
+
+def test_compile_flag_compiles_the_step_model(codegen_micro_cfg, tmp_path, monkeypatch):
+    """`train.compile` used to be silently ignored by codegen: the training forward now goes through torch.compile's
+    module, and the first (compiling) step stays out of tokens/s. A real compile of HRM on CPU takes minutes
+    (151 s for 3 micro steps measured on the 2-core CI machine), so torch.compile is recorded here instead."""
+    import torch
+
+    compiled, calls = [], []
+
+    def fake_compile(model, *args, **kwargs):
+        compiled.append(model)
+
+        def forward(*a, **kw):
+            calls.append(a[0].shape)
+            return model(*a, **kw)
+        return forward
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    cfg = copy.deepcopy(codegen_micro_cfg)
+    cfg.eval.score = False
+    cfg.train.grad_accum = 2
+    cfg.train.train_tokens = 3 * cfg.tokens_per_step  # 3 steps of 2 micro-batches
+    eager = new_experiment(tmp_path)
+    train(copy.deepcopy(cfg), eager)
+    assert not compiled
+    cfg.train.compile = True
+    exp = new_experiment(tmp_path)
+    res = train(cfg, exp)
+    assert res["status"] == "ok" and len(compiled) == 1 and type(compiled[0]).__name__ == "HRM"
+    assert len(calls) == 3 * 2  # every training micro-batch went through the compiled model
+    log = exp.read_log()
+    assert log[0]["tokens_per_s"] == 0.0 and log[1]["tokens_per_s"] > 0  # the compile step is not throughput
+    assert _losses(exp) == _losses(eager)
+
+
+def test_budget_of_partial_steps_is_refused_and_testbed_recorded(codegen_micro_cfg, tmp_path):
+    """codegen used to floor `train_tokens // tokens_per_step`; like lm it now refuses a partial step."""
+    from autoresearch.errors import ConfigError
+
+    cfg = copy.deepcopy(codegen_micro_cfg)
+    cfg.train.train_tokens += 1
+    with pytest.raises(ConfigError, match=r"^`train.train_tokens` must be a multiple of .*=384, got 3841; use 3840"):
+        train(cfg, new_experiment(tmp_path))
+    cfg.train.train_tokens, cfg.eval.score = 384, False
+    exp = new_experiment(tmp_path)
+    train(cfg, exp, testbed="my/codegen.py:Mine")
+    assert exp.read_config()["meta"]["testbed"] == "my/codegen.py:Mine"
+
+
+@pytest.mark.slow
+def test_compiled_hrm_run_really_traces_and_matches_eager(codegen_micro_cfg, tmp_path, monkeypatch):
+    """A real torch.compile of the HRM training step: Dynamo traces the model (its no_grad cycles included); the
+    `eager` backend skips Inductor's CPU code generation (minutes on 2 cores), so the losses equal eager exactly."""
+    import functools
+
+    import torch
+
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    cfg = copy.deepcopy(codegen_micro_cfg)
+    cfg.eval.score = False
+    cfg.train.train_tokens = 3 * cfg.tokens_per_step
+    eager = new_experiment(tmp_path)
+    train(copy.deepcopy(cfg), eager)
+    cfg.train.compile = True
+    compiled = new_experiment(tmp_path)
+    from torch._dynamo.utils import counters
+
+    counters.clear()
+    assert train(cfg, compiled)["status"] == "ok"
+    assert counters["stats"]["unique_graphs"] >= 1  # Dynamo captured the training forward
+    assert _losses(compiled) == _losses(eager)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from autoresearch.errors import ConfigError
 from autoresearch.harness.config import (
@@ -22,6 +23,7 @@ from autoresearch.harness.config import (
     to_dict,
 )
 from autoresearch.testbeds.lm.config import PRESETS, LMConfig, preset
+from tests.conftest import REPO
 
 
 def test_roundtrip_yaml(tmp_path):
@@ -72,9 +74,41 @@ def test_override_syntax_error():
 def test_budget_multiple():
     cfg = preset("tiny")
     cfg.train.train_tokens = 10000
-    with pytest.raises(ConfigError, match=r"multiple of batch_size\*grad_accum\*seq_len=2048, got 10000; use 10240"):
+    msg = r"`train.train_tokens` must be a multiple of batch_size\*grad_accum\*seq_len=2048, got 10000; use 8192 or 10240"
+    with pytest.raises(ConfigError, match=msg + ", or pass --round-up"):
         cfg.check_budget()
     assert cfg.check_budget(round_up=True).train.train_tokens == 10240
+
+
+@pytest.mark.parametrize("testbed", ["lm", "codegen"])
+def test_budget_of_whole_steps_is_one_rule_for_both_testbeds(testbed):
+    """codegen used to floor a partial step silently where lm refused it; both now refuse it the same way."""
+    from autoresearch.testbeds.codegen.config import CODEGEN_PRESETS, codegen_preset
+
+    make = preset if testbed == "lm" else codegen_preset
+    cfg = make("tiny")
+    tps = cfg.tokens_per_step
+    cfg.train.train_tokens = 3 * tps + 5
+    with pytest.raises(ConfigError, match=rf"^`train.train_tokens` must be a multiple of batch_size\*grad_accum\*seq_len="
+                                          rf"{tps}, got {3 * tps + 5}; use {3 * tps} or {4 * tps}, or pass --round-up$"):
+        cfg.check_budget()
+    assert cfg.check_budget(round_up=True) is cfg and cfg.train.train_tokens == 4 * tps and cfg.steps == 4
+    cfg.train.train_tokens = 7  # below one step: the only valid value is one step
+    with pytest.raises(ConfigError, match=rf"got 7; use {tps}, or pass --round-up"):
+        cfg.check_budget()
+    for name in (PRESETS if testbed == "lm" else CODEGEN_PRESETS):  # every preset's default budget is whole steps
+        c = make(name)
+        assert c.train.train_tokens % c.tokens_per_step == 0, name
+
+
+def test_builtin_study_budgets_are_whole_steps():
+    from autoresearch.testbeds.codegen.config import codegen_preset
+
+    for path in [*sorted((REPO / "studies").glob("*.yaml")), *sorted((REPO / "autoresearch" / "studies").glob("*.yaml"))]:
+        study = yaml.safe_load(path.read_text())
+        cfg = (preset if study["testbed"] == "lm" else codegen_preset)(study["preset"])
+        cfg = apply_overrides(cfg, [f"{k}={v}" for k, v in (study.get("overrides") or {}).items()])
+        assert study["budget"]["tokens"] % cfg.tokens_per_step == 0, path
 
 
 def test_from_dict_rejects_unknown_and_missing_file(tmp_path):
@@ -200,7 +234,7 @@ def test_range_messages_state_rule_value_and_fix():
 
 
 def test_directly_built_configs_are_checked_too():
-    from autoresearch.testbeds.lm.config import OptimConfig, TrainConfig
+    from autoresearch.testbeds.common.config import OptimConfig, TrainConfig
 
     with pytest.raises(ConfigError, match="optim.muon_momentum"):
         OptimConfig(muon_momentum=1.5)
@@ -287,6 +321,8 @@ def test_cli_bad_values_exit_2_with_one_line(tmp_path):
         (["train", "lm", "--config", str(saved), "--set", "eval.every=-1"], "`eval.every` must be >= 0, got -1"),
         (["check", "lm", "--steps", "0"], "--steps must be in [1, 100000], got 0"),
         (["train", "codegen", "--set", "eval.top_p=0"], "`eval.top_p` must be in (0, 1], got 0.0"),
+        (["train", "codegen", "--set", "hrm.n_heads=3"], "`hrm.n_heads`=3: `hrm.d_model` must be divisible by "
+                                                         "hrm.n_heads=3, got 128"),  # issue 9: said `model.d_model`
     ]
     for args, want in cases:
         r = subprocess.run([sys.executable, "-m", "autoresearch", *args, "--root", str(tmp_path / "exps")]
@@ -307,7 +343,7 @@ def test_codegen_data_errors_name_the_codegen_field_not_the_lm_one(tmp_path, fie
     from autoresearch.harness.data import load_token_data
     from autoresearch.testbeds.codegen.config import codegen_preset, lm_data_errors
     from autoresearch.testbeds.codegen.data import build_tokenizer
-    from autoresearch.testbeds.lm.config import DataConfig
+    from autoresearch.testbeds.common.config import DataConfig
 
     missing = str(tmp_path / "nope")
     if field == "data.corpus":
@@ -357,3 +393,80 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path):
     bad.write_text("model:\n  n_layers: [1,\n")
     with pytest.raises(ConfigError, match=r"not valid YAML \(line \d+, column \d+\)"):
         load_yaml(bad, LMConfig)
+
+
+# --- nested sections: errors name the dotted path the user wrote (issue 9) ------------------------------------------
+
+
+def _codegen(overrides):
+    from autoresearch.testbeds.codegen.config import codegen_preset
+
+    return apply_overrides(codegen_preset("tiny"), overrides)
+
+
+@pytest.mark.parametrize("make, overrides, start", [
+    # a cross-field rule checked on another field names the key that was set, with its value
+    (_codegen, ["hrm.n_heads=3"], "`hrm.n_heads`=3: `hrm.d_model` must be divisible by hrm.n_heads=3, got 128;"),
+    (_codegen, ["arch=gpt", "match_params=false", "gpt.n_heads=3"],
+     "`gpt.n_heads`=3: `gpt.d_model` must be divisible by gpt.n_heads=3, got 512;"),
+    (_codegen, ["eval.n_samples=2"], "`eval.n_samples`=2: `eval.k` must not exceed eval.n_samples=2"),
+    (_codegen, ["train.seed=1", "hrm.grad_last_k=7", "hrm.grad_mode=last_k"], "`hrm.grad_last_k` must be in [1,"),
+    (lambda o: apply_overrides(preset("tiny"), o), ["model.n_heads=3"],
+     "`model.n_heads`=3: `model.d_model` must be divisible by model.n_heads=3, got 128;"),
+    # the GPT section sits at `gpt` in codegen: no path in the message says `model.`
+    (_codegen, ["gpt.d_model=100"], "`gpt.d_model` must be divisible by gpt.n_heads=8, got 100;"),
+    (_codegen, ["gpt.n_kv_heads=3"], "`gpt.n_kv_heads` must divide gpt.n_heads=8, got 3;"),
+    (_codegen, ["gpt.d_model=0"], "`gpt.d_model` must be in [1, 65536], got 0;"),
+    (_codegen, ["hrm.d_model=0"], "`hrm.d_model` must be in [1, 65536], got 0;"),
+])
+def test_nested_errors_name_the_path_the_user_wrote(make, overrides, start):
+    with pytest.raises(ConfigError) as e:
+        make(overrides)
+    msg = str(e.value)
+    assert msg.startswith(start) and "\n" not in msg, msg
+    if overrides[0].startswith(("gpt.", "arch=")):
+        assert "model." not in msg, msg
+
+
+def test_a_bare_field_name_in_the_rule_blames_the_written_key_of_that_section():
+    cfg = _codegen(["hrm.grad_mode=last_k", "hrm.grad_last_k=4"])  # 4 <= h_cycles*(l_cycles+1) = 6
+    with pytest.raises(ConfigError, match=r"^`hrm.h_cycles`=1: `hrm.grad_last_k` must be in \[1, h_cycles"):
+        apply_overrides(cfg, ["train.seed=2", "hrm.h_cycles=1"])
+    with pytest.raises(ConfigError, match=r"^`hrm.h_cycles`=1: "):  # the only key written is the culprit
+        apply_overrides(cfg, {"hrm.h_cycles": 1})
+
+
+def test_nested_errors_from_a_config_file_name_the_key_in_the_file(tmp_path):
+    from autoresearch.testbeds.codegen.config import CodegenConfig, codegen_preset
+
+    f = tmp_path / "c.yaml"
+    f.write_text("arch: gpt\nmatch_params: false\ngpt:\n  n_heads: 3\n")
+    with pytest.raises(ConfigError, match=r"^config file '.*c.yaml': `gpt.n_heads`=3: `gpt.d_model` must be divisible "
+                                          r"by gpt.n_heads=3, got 512;"):
+        load_yaml(f, CodegenConfig, codegen_preset("tiny"))
+    f.write_text("hrm:\n  n_heads: 3\n")
+    with pytest.raises(ConfigError, match=r"`hrm.n_heads`=3: `hrm.d_model` must be divisible by hrm.n_heads=3"):
+        load_yaml(f, CodegenConfig, codegen_preset("tiny"))
+
+
+@pytest.mark.parametrize("testbed, overrides, start", [
+    ("lm", ["model.seq_len=100"], "`model.seq_len`=100: `train.train_tokens` must be a multiple of "),
+    ("lm", {"train.seed": 3, "model.seq_len": 100}, "`model.seq_len`=100: `train.train_tokens` must be a multiple"),
+    ("codegen", ["train.grad_accum=3"], "`train.grad_accum`=3: `train.train_tokens` must be a multiple of "),
+])
+def test_testbed_cross_field_checks_name_the_key_the_user_wrote(testbed, overrides, start):
+    from autoresearch.testbeds import get_testbed
+
+    with pytest.raises(ConfigError) as e:
+        get_testbed(testbed).make_config("tiny", overrides)
+    assert str(e.value).startswith(start), str(e.value)
+
+
+def test_blame_leaves_an_unrelated_key_alone_unless_the_rest_was_valid():
+    from autoresearch.harness.config import blame_overrides
+
+    err = ConfigError("`train.device` must be auto, cpu, cuda, cuda:N or mps, got 'tpu'; use cpu")
+    assert blame_overrides(err, {"train.seed": 1}, base_valid=False) is err  # the preset itself may be the cause
+    assert str(blame_overrides(err, {"train.seed": 1})).startswith("`train.seed`=1: `train.device` must be")
+    assert blame_overrides(err, {"train.device": "tpu"}) is err  # already names the written key
+    assert blame_overrides(err, {"model.d_model": 8, "optim.muon_lr": 1.0}) is err  # no culprit: unchanged

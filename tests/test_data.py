@@ -21,7 +21,7 @@ from autoresearch.harness.data import (
     val_windows,
 )
 from autoresearch.harness.tokenizer import EOT, ByteTokenizer
-from autoresearch.testbeds.lm.config import DataConfig
+from autoresearch.testbeds.common.config import DataConfig
 
 
 def docs(n: int = 80) -> list[str]:

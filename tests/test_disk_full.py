@@ -23,7 +23,7 @@ from autoresearch.harness.checkpoint import latest_checkpoint, load_checkpoint, 
 from autoresearch.harness.data import load_token_data
 from autoresearch.harness.registry import new_experiment, open_experiment
 from autoresearch.harness.tokenizer import EOT
-from autoresearch.testbeds.lm.config import DataConfig
+from autoresearch.testbeds.common.config import DataConfig
 
 ERRNOS = [errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT]
 

@@ -7,8 +7,8 @@ import torch
 
 from autoresearch.errors import ConfigError
 from autoresearch.testbeds.codegen.config import HRMConfig
-from autoresearch.testbeds.codegen.generate import ModelSampler, generate, sample_next
 from autoresearch.testbeds.codegen.hrm import HRM
+from autoresearch.testbeds.common.generate import ModelSampler, generate, sample_next
 
 CHARS = "abcdefghijklmnopqrstuvwxyz ():=+\n0123456789"
 
@@ -156,8 +156,8 @@ def test_model_sampler_shape_greedy_and_stop():
 
 
 def test_gpt_of_the_lm_testbed_generates_through_the_same_api():
-    lm = pytest.importorskip("autoresearch.testbeds.lm.model", reason="the LM testbed's GPT is not there yet")
-    from autoresearch.testbeds.lm.config import ModelConfig
+    lm = pytest.importorskip("autoresearch.testbeds.common.gpt")
+    from autoresearch.testbeds.common.config import ModelConfig
 
     torch.manual_seed(0)
     gpt = lm.GPT(ModelConfig(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64, seq_len=64), TOK.vocab_size)

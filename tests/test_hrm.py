@@ -86,7 +86,7 @@ def test_cache_has_one_slot_per_module_call_and_layer_and_uses_all():
     torch.manual_seed(0)
     m = HRM(cfg, V).eval()
     cache = m.new_cache(2, 8)
-    assert cache.n_slots == 3 * 2 * (3 + 1) == cfg.cache_slots
+    assert cache.k.shape[0] == 3 * 2 * (3 + 1) == cfg.cache_slots
     with torch.no_grad():
         m(torch.randint(0, V, (2, 5)), cache=cache)
     written = cache.k[:, :, :, :5].abs().flatten(1).amax(dim=1)

@@ -9,8 +9,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from autoresearch.testbeds.lm.config import ModelConfig, preset
-from autoresearch.testbeds.lm.model import GPT, KVCache
+from autoresearch.testbeds.common.config import ModelConfig
+from autoresearch.testbeds.common.gpt import GPT, KVCache
+from autoresearch.testbeds.lm.config import preset
 
 V = 97
 

@@ -8,8 +8,9 @@ import json
 import pytest
 import torch
 
-from autoresearch.testbeds.lm.config import OptimConfig, preset
-from autoresearch.testbeds.lm.optim import build_optimizers, lr_multiplier, schedule_steps, set_lr
+from autoresearch.testbeds.common.config import OptimConfig
+from autoresearch.testbeds.common.optim import build_optimizers, lr_multiplier, schedule_steps, set_lr
+from autoresearch.testbeds.lm.config import preset
 
 
 def test_constant_with_warmup():

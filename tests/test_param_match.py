@@ -9,7 +9,7 @@ from autoresearch.testbeds.codegen.config import HRM_PRESETS, HRMConfig
 from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.codegen.param_match import hrm_param_count, match_gpt_config
 
-gpt_module = pytest.importorskip("autoresearch.testbeds.lm.model", reason="the LM testbed's GPT is not there yet")
+gpt_module = pytest.importorskip("autoresearch.testbeds.common.gpt")
 
 
 def test_hrm_param_count_formula_matches_the_model():

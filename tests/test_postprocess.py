@@ -7,12 +7,14 @@ import pytest
 from autoresearch.harness.code_tasks import load_humaneval
 from autoresearch.harness.postprocess import (
     HUMANEVAL_STOP,
+    MBPP_STOP,
     CodeBlock,
     choose_block,
     code_blocks,
     extract_function,
     looks_fenced,
     postprocess_completion,
+    stop_policy,
     strip_fences,
     truncate_at_stop,
 )
@@ -188,3 +190,35 @@ def test_humaneval_fenced_body_at_column_zero_is_indented_into_the_function():
 )
 def test_looks_fenced_only_for_completions_that_begin_with_a_fence(text, fenced):
     assert looks_fenced(text) is fenced
+
+
+def _suite_task():
+    from autoresearch.testbeds.codegen.tasks import make_suite
+
+    return make_suite("heldout", 1, seed=0)[0]
+
+
+def test_stop_policy_follows_the_prompt_style():
+    """One policy for every scorer: a task that continues its prompt (HumanEval, the generated suite) is cut at
+    HumanEval's stops, a whole-program task (MBPP-shaped: no program_prefix) at MBPP's; chat gets no sampler stops."""
+    from autoresearch.harness.code_tasks import CodeTask
+
+    he, suite = load_humaneval()[0], _suite_task()
+    mbpp = CodeTask("MBPP/1", "mbpp", '"""\nadd\n"""\n', ("assert add(1, 2) == 3",), "add", "def add(a, b): ...")
+    assert stop_policy(he).stop == stop_policy(suite).stop == HUMANEVAL_STOP
+    assert stop_policy(suite).mode == "humaneval" and stop_policy(mbpp).mode == "mbpp"
+    assert stop_policy(mbpp).stop == MBPP_STOP
+    assert stop_policy(he, chat=True).stop == () and stop_policy(he, chat=True).cut == HUMANEVAL_STOP
+
+
+def test_stop_policy_clean_for_suite_continuations():
+    """The cases where the codegen testbed's former stop list and HumanEval's differ, on a suite task."""
+    t = _suite_task()
+    clean = stop_policy(t).clean
+    body = "    return x\n"
+    assert clean(body + "\nif __name__ == '__main__':\n    print(1)\n", t.entry_point) == body
+    assert clean(body + "if x:\n    pass\n", t.entry_point) == body[:-1]  # any top-level `if` ends the body
+    assert clean(body + "print(f(1))\n", t.entry_point) == body[:-1]
+    assert clean(body + "assert f(1) == 2\n", t.entry_point) == body + "assert f(1) == 2\n"  # not a HumanEval stop
+    assert clean(body + "def g():\n    pass\n", t.entry_point) == body[:-1]
+    assert clean("    return 1\n    # done\n", t.entry_point) == "    return 1\n    # done\n"  # indented: kept

@@ -158,8 +158,8 @@ def test_autocast_never_takes_auto():
 
 
 def test_lm_evaluate_refuses_an_unresolved_precision(micro_cfg):
+    from autoresearch.testbeds.common.gpt import GPT
     from autoresearch.testbeds.lm.evaluate import evaluate
-    from autoresearch.testbeds.lm.model import GPT
 
     model = GPT(micro_cfg.model, 64)
     batch = (torch.zeros(1, 8, dtype=torch.long), torch.zeros(1, 8, dtype=torch.long))

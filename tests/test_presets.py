@@ -8,8 +8,8 @@ import yaml
 
 from autoresearch.harness.config import apply_overrides
 from autoresearch.harness.registry import new_experiment
+from autoresearch.testbeds.common.gpt import GPT
 from autoresearch.testbeds.lm.config import PRESETS, preset
-from autoresearch.testbeds.lm.model import GPT
 from autoresearch.testbeds.lm.train import train
 from tests.conftest import REPO, micro_overrides
 

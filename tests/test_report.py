@@ -14,7 +14,7 @@ from autoresearch.harness.atomic import append_jsonl
 from autoresearch.research.idea_log import write_idea_log
 from autoresearch.research.ledger import Ledger
 from autoresearch.research.report import timing, write_report
-from autoresearch.research.state import StudyState
+from autoresearch.research.state import BaselineState, RunSession, StageStatus, StudyState, TrialRecord
 from autoresearch.research.study import load_study, resolve_study
 from autoresearch.research.verdicts import DecisionRule, decide
 
@@ -52,23 +52,24 @@ def study(tmp_path_factory):
             rec = {"trial": f"{arm}-s{seed}", "arm": arm, "seed": seed, "index": i, "status": "ok", "metric": final,
                    "metrics": {"val_loss": final}, "exp": str(exp), "error": "", "attempts": 1, "attempt": 1,
                    "train_wall_s": 2.0, "wall_s": 3.0, "memory_gb": 0.1, "finished_at": "2026-01-02T03:04:05"}
-            state.data["trials"][rec["trial"]] = rec
+            state.trials[rec["trial"]] = TrialRecord(**rec)
             ledger.append({"key": f"trial:{rec['trial']}", "kind": "trial", **rec})
             values.setdefault(arm, []).append(final)
-    state.data["trials"]["crashy-s0"] = {"trial": "crashy-s0", "arm": "crashy", "seed": 0, "index": 0,
-                                         "status": "crashed", "metric": None, "error": "RuntimeError: boom",
-                                         "finished_at": "2026-01-02T03:04:06", "train_wall_s": 0.1, "wall_s": 1.0}
+    state.trials["crashy-s0"] = TrialRecord(trial="crashy-s0", arm="crashy", seed=0, index=0, status="crashed",
+                                            metric=None, error="RuntimeError: boom",
+                                            finished_at="2026-01-02T03:04:06", train_wall_s=0.1, wall_s=1.0)
     rule = DecisionRule(alpha=0.05, min_effect=0.01)
     verdicts = {a: decide(a, values[a], values["baseline"], direction="lower", rule=rule, max_seeds=3)
                 for a in ("good", "bad", "aa_control")}
     verdicts["crashy"] = decide("crashy", [], [], direction="lower", rule=rule, max_seeds=3,
                                 error="crashy-s0 crashed: RuntimeError: boom")
-    state.data["verdicts"] = {a: v.to_dict() for a, v in verdicts.items()}
-    state.data["baseline"] = {"measured": sum(values["baseline"]) / 3, "values": values["baseline"], "recorded": 3.0}
-    state.data["stages"]["regression"] = {"status": "done", "result": "reproduced", "steps": 8, "store": "/x/t.json"}
-    state.data["environment"] = {"python": "3.11", "torch": "2.13", "cpu": "test cpu", "workers": 2}
-    state.data["runs"] = [{"pid": 1, "started": 100.0, "ended": 130.0, "workers": 2}]
+    state.verdicts = dict(verdicts)
+    state.baseline = BaselineState(measured=sum(values["baseline"]) / 3, values=values["baseline"], recorded=3.0)
+    state.stages["regression"] = StageStatus("done", result="reproduced", steps=8, store="/x/t.json")
+    state.environment = {"python": "3.11", "torch": "2.13", "cpu": "test cpu", "workers": 2}
+    state.runs = [RunSession(pid=1, started=100.0, ended=130.0, workers=2)]
     state.save()
+    state = StudyState.load(state.path)  # rendered from what was written, as `study report` does
     md, html = write_report(sdir, resolved, state, ledger)
     log = write_idea_log(sdir, resolved, state)
     return {"dir": sdir, "md": md, "html": html, "log": log, "verdicts": verdicts, "state": state}

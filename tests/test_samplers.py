@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import types
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -19,6 +18,7 @@ from autoresearch.harness.samplers import (
     get_sampler,
     register_sampler_factory,
 )
+from tests.conftest import serve_http
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,12 +58,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
-    srv.server_close()
+    with serve_http(_Handler) as base:
+        yield base
 
 
 def _echo(prompt, *, n, temperature, top_p, max_tokens, stop):

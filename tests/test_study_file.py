@@ -3,6 +3,9 @@ trial runs (flags are validated through the testbed's own `make_config`)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -204,3 +207,31 @@ def test_cli_run_of_a_folder_says_it_is_a_folder(tmp_path):
     r = CliRunner().invoke(app, ["study", "run", str(tmp_path / "some_dir"), "--root", str(tmp_path / "SR")])
     assert isinstance(r.exception, StudyError) and "is a folder, not a YAML file" in str(r.exception)
     assert "does not exist" not in str(r.exception) and not (tmp_path / "SR").exists()
+
+
+# a study of each built-in testbed whose budget is not whole steps (lm tiny: 16 x 128 = 2048 tokens a step; codegen
+# tiny: 16 x 128 = 2048 too), and the budget it must be rounded up to
+_PARTIAL_STEPS = {
+    "lm": ({"testbed": "lm", "ideas": [{"name": "sw", "overrides": {"model.mlp": "swiglu"}}]}, 10_000, 10240),
+    "codegen": ({"testbed": "codegen", "metric": {"name": "heldout_loss"}, "overrides": {"arch": "gpt"},
+                 "ideas": [{"name": "hrm", "overrides": {"arch": "hrm"}}]}, 5_000, 6144),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("testbed", list(_PARTIAL_STEPS))
+def test_a_budget_of_partial_steps_is_refused_before_the_first_trial(tmp_path, testbed):
+    """Issue 9: a bad budget in a study is refused with one line (the study key and the value to set), no
+    traceback, and nothing is created: no study folder, no trial folder, no experiment."""
+    kw, tokens, fixed = _PARTIAL_STEPS[testbed]
+    path = _write(tmp_path, _study(name=f"bud_{testbed}", budget={"tokens": tokens}, **kw))
+    msg = _err(tmp_path, path.read_text(), resolve=True)
+    assert "whole steps of 2048 tokens" in msg and f"`budget.tokens: {fixed}`" in msg, msg
+    r = subprocess.run([sys.executable, "-m", "autoresearch", "study", "run", str(path), "--root", "studies",
+                        "--registry", "experiments"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 2 and r.stdout == "", (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and f"`budget.tokens: {fixed}`" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "studies").exists() and not (tmp_path / "experiments").exists()

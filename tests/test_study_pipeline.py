@@ -18,8 +18,10 @@ from typer.testing import CliRunner
 
 from autoresearch.errors import StudyError
 from autoresearch.research.ledger import Ledger
-from autoresearch.research.runner import StudyRunner, accept_baseline, open_study, prepare_study
-from autoresearch.research.state import StudyState, runner_lock
+from autoresearch.research.lock import runner_lock
+from autoresearch.research.runner import StudyRunner
+from autoresearch.research.state import StudyState
+from autoresearch.research.study_dir import accept_baseline, open_study, prepare_study
 from tests.conftest import fake_study_file as _file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,18 +59,18 @@ def test_verdicts_crashes_and_infra_retries(tmp_path):
 
     sdir = tmp_path / "studies" / "mix"
     state = StudyState.load(sdir / "state.json")
-    assert state.data["done"] and state.stage_done("checks") and state.stage_done("report")
-    assert state.trial("flaky-s0")["attempts"] == 2 and (sdir / "trials/flaky-s0/attempt-2/result.json").exists()
-    assert state.trial("dead-s0")["attempts"] == 2
+    assert state.done and state.stage_done("checks") and state.stage_done("report")
+    assert state.trial("flaky-s0").attempts == 2 and (sdir / "trials/flaky-s0/attempt-2/result.json").exists()
+    assert state.trial("dead-s0").attempts == 2
     ledger = Ledger(sdir, "val_loss")
     trial_keys = [r["key"] for r in ledger.records("trial")]
-    assert len(trial_keys) == len(set(trial_keys)) == len(state.data["trials"])
+    assert len(trial_keys) == len(set(trial_keys)) == len(state.trials)
     assert (sdir / "idea_log.md").exists() and (sdir / "report.html").exists()
     # every experiment folder says which study and trial it belongs to
-    for t in state.data["trials"].values():
-        if t.get("exp"):
-            meta = yaml.safe_load((Path(t["exp"]) / "study_trial.yaml").read_text())
-            assert meta["study"] == "mix" and meta["trial"] == t["trial"]
+    for t in state.trials.values():
+        if t.exp:
+            meta = yaml.safe_load((Path(t.exp) / "study_trial.yaml").read_text())
+            assert meta["study"] == "mix" and meta["trial"] == t.trial
 
 
 @pytest.mark.slow
@@ -77,7 +79,7 @@ def test_trials_run_in_parallel_up_to_workers(tmp_path, monkeypatch):
     path = _file(tmp_path, "par", overrides={"train.step_seconds": 0.2})  # 2 s of "training" per trial
     _run(tmp_path, path, workers=2)
     state = StudyState.load(tmp_path / "studies/par/state.json")
-    spans = [(t["metrics"]["t_start"], t["metrics"]["t_end"]) for t in state.data["trials"].values()]
+    spans = [(t.metrics["t_start"], t.metrics["t_end"]) for t in state.trials.values()]
     assert len(spans) == 4
     events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
     live = peak = 0
@@ -86,10 +88,10 @@ def test_trials_run_in_parallel_up_to_workers(tmp_path, monkeypatch):
         peak = max(peak, live)
     assert peak == 2
     # two visible GPUs: each worker slot is pinned to one, so overlapping trials never share a device
-    devices = {t["trial"]: t["metrics"]["cuda_visible"] for t in state.data["trials"].values()}
+    devices = {t.trial: t.metrics["cuda_visible"] for t in state.trials.values()}
     assert set(devices.values()) == {3, 5}
-    by_time = sorted(state.data["trials"].values(), key=lambda t: t["metrics"]["t_start"])
-    assert by_time[0]["metrics"]["cuda_visible"] != by_time[1]["metrics"]["cuda_visible"]
+    by_time = sorted(state.trials.values(), key=lambda t: t.metrics["t_start"])
+    assert by_time[0].metrics["cuda_visible"] != by_time[1].metrics["cuda_visible"]
 
 
 @pytest.mark.slow
@@ -101,7 +103,7 @@ def test_timeout_is_a_crash_not_a_retry(tmp_path):
     v = _verdicts(res)["sleepy"]
     assert v.verdict == "CRASH" and "timed out after 8s" in v.error
     state = StudyState.load(tmp_path / "studies/slow/state.json")
-    assert state.trial("sleepy-s0")["attempts"] == 1
+    assert state.trial("sleepy-s0").attempts == 1
 
 
 @pytest.mark.slow
@@ -112,7 +114,7 @@ def test_retest_adds_paired_seeds_up_to_max(tmp_path):
     v = _verdicts(res)["tiny"]
     assert v.n == 4 and v.verdict in ("DISCARD", "KEEP")
     state = StudyState.load(tmp_path / "studies/rt/state.json")
-    assert {f"baseline-s{i}" for i in range(4)} <= set(state.data["trials"])
+    assert {f"baseline-s{i}" for i in range(4)} <= set(state.trials)
     rounds = [r for r in Ledger(tmp_path / "studies/rt", "val_loss").records("verdict")]
     assert [r["verdict"] for r in rounds][:2] == ["RETEST", "RETEST"] and [r["n"] for r in rounds] == [2, 3, 4]
 
@@ -125,10 +127,10 @@ def test_baseline_not_reproduced_stops_then_accept_baseline_continues(tmp_path):
     assert "baseline not reproduced" in msg and "recorded 4.0000" in msg and "from 'paper'" in msg
     assert "over 2 seeds" in msg and "accept-baseline bl" in msg and "\n" not in msg
     state = StudyState.load(tmp_path / "studies/bl/state.json")
-    measured = state.data["baseline"]["measured"]
+    measured = state.baseline.measured
     assert not (tmp_path / "studies/bl/trials/good-s0").exists()  # no idea trial ran
     acc = accept_baseline("bl", tmp_path / "studies")
-    assert acc["value"] == pytest.approx(measured) and acc["previous"] == 4.0
+    assert acc.value == pytest.approx(measured) and acc.previous == 4.0
     resolved, sdir = open_study("bl", tmp_path / "studies")
     res = StudyRunner(resolved, sdir, registry=tmp_path / "experiments", workers=2).run()
     assert _verdicts(res)["good"].verdict == "KEEP"
@@ -142,7 +144,7 @@ def test_regression_trace_mismatch_names_the_first_differing_step(tmp_path, monk
     first = _file(tmp_path, "rec", regression=store)
     _run(tmp_path, first)
     st = StudyState.load(tmp_path / "studies/rec/state.json")
-    assert st.data["stages"]["regression"]["result"] == "recorded"
+    assert st.stages["regression"].result == "recorded"
     assert len(list((tmp_path / "traces").glob("*.json"))) == 1
     trace = json.loads((tmp_path / "studies/rec/regression_trace.json").read_text())
     assert trace["steps"] == [1, 2, 3, 4, 5, 6] and len(trace["losses_hex"]) == 6
@@ -151,7 +153,7 @@ def test_regression_trace_mismatch_names_the_first_differing_step(tmp_path, monk
     again = _file(tmp_path, "again", regression=store, ideas=[{"name": "h", "overrides": {"model.hurt": 0.1}}])
     _run(tmp_path, again)
     st = StudyState.load(tmp_path / "studies/again/state.json")
-    assert st.data["stages"]["regression"]["result"] == "reproduced"
+    assert st.stages["regression"].result == "reproduced"
 
     # now "edit the code" so the baseline path changes by one ulp at step 4
     monkeypatch.setenv("FAKE_TESTBED_BUG_STEP", "4")
@@ -161,7 +163,7 @@ def test_regression_trace_mismatch_names_the_first_differing_step(tmp_path, monk
     msg = str(e.value)
     assert "first differing step 4" in msg and "every idea flag off" in msg and "\n" not in msg
     st = StudyState.load(tmp_path / "studies/bug/state.json")
-    assert st.data["stages"]["regression"]["status"] == "failed"
+    assert st.stages["regression"].status == "failed"
     assert not (tmp_path / "studies/bug/trials/good-s0").exists()
 
 
@@ -200,7 +202,7 @@ def test_failing_integration_check_stops_the_study_before_any_idea(tmp_path):
     sdir = tmp_path / "studies/chk"
     assert (sdir / "trials/checks-g1").is_dir() and (sdir / "trials/checks-g2").is_dir()
     assert not (sdir / "trials/good-s0").exists()
-    assert StudyState.load(sdir / "state.json").data["stages"]["checks"]["status"] == "failed"
+    assert StudyState.load(sdir / "state.json").stages["checks"].status == "failed"
 
 
 def test_same_name_with_another_definition_is_refused_then_restart_starts_over(tmp_path):
@@ -213,7 +215,7 @@ def test_same_name_with_another_definition_is_refused_then_restart_starts_over(t
     res = _run_restart(tmp_path, changed)
     assert _verdicts(res)["good"].verdict == "KEEP"
     old = [p for p in (tmp_path / "studies").iterdir() if p.name.startswith("dup.old-")]
-    assert len(old) == 1 and StudyState.load(old[0] / "state.json").data["done"]
+    assert len(old) == 1 and StudyState.load(old[0] / "state.json").done
     assert yaml.safe_load((tmp_path / "studies/dup/study.yaml").read_text())["decision"]["alpha"] == 0.01
 
 
@@ -266,7 +268,7 @@ def test_resume_after_sigkill_of_the_study_process(tmp_path):
     time.sleep(1.0)  # orphaned trials notice their parent is gone within 0.5 s and exit
     before = _finished_on_disk(sdir)
     state = StudyState.load(sdir / "state.json")
-    assert not state.data["done"] and 5 <= len(before) < 12
+    assert not state.done and 5 <= len(before) < 12
 
     res = _cli("resume", "kill", *args, cwd=tmp_path)
     out, _ = res.communicate(timeout=120)
@@ -277,10 +279,10 @@ def test_resume_after_sigkill_of_the_study_process(tmp_path):
         assert after[tid] == n_attempts, f"finished trial {tid} was run again"
     assert len(after) == 12  # 3 baseline + 3 x (good, bad, control)
     state = StudyState.load(sdir / "state.json")
-    assert state.data["done"] and len(state.data["runs"]) == 2
+    assert state.done and len(state.runs) == 2
     keys = [r["trial"] for r in Ledger(sdir, "val_loss").records("trial")]
     assert sorted(keys) == sorted(set(keys)) and len(keys) == 12  # each trial exactly once in the ledger
-    v = {k: x["verdict"] for k, x in state.data["verdicts"].items()}
+    v = {k: x.verdict for k, x in state.verdicts.items()}
     assert v["good"] == "KEEP" and v["bad"] == "DISCARD" and v["aa_control"] != "KEEP"
 
 
@@ -299,13 +301,13 @@ def test_two_studies_at_once_share_the_registry_safely(tmp_path):
     exps: dict[str, str] = {}
     for name in ("one", "two"):
         state = StudyState.load(tmp_path / "studies" / name / "state.json")
-        assert state.data["done"] and len(state.data["trials"]) == 9
-        for t in state.data["trials"].values():
-            assert t["exp"] not in exps, "two trials share an experiment folder"
-            exps[t["exp"]] = name
-            meta = yaml.safe_load((Path(t["exp"]) / "study_trial.yaml").read_text())
+        assert state.done and len(state.trials) == 9
+        for t in state.trials.values():
+            assert t.exp not in exps, "two trials share an experiment folder"
+            exps[t.exp] = name
+            meta = yaml.safe_load((Path(t.exp) / "study_trial.yaml").read_text())
             assert meta["study"] == name
-            assert yaml.safe_load((Path(t["exp"]) / "results.yaml").read_text())["status"] == "ok"
+            assert yaml.safe_load((Path(t.exp) / "results.yaml").read_text())["status"] == "ok"
     assert len(list((tmp_path / "experiments").iterdir())) == 18
 
 
@@ -353,7 +355,51 @@ def test_real_lm_micro_study(tmp_path, cache_dir):
     assert v["adamw_only"].verdict != "CRASH" and v["adamw_only"].n == 2
     assert v["aa_control"].verdict != "KEEP"
     state = StudyState.load(tmp_path / "studies/lm_micro/state.json")
-    assert state.data["stages"]["regression"]["result"] == "recorded"
+    assert state.stages["regression"].result == "recorded"
     trace = json.loads((tmp_path / "studies/lm_micro/regression_trace.json").read_text())
     assert trace["steps"] == [1, 2, 3, 4]
     assert (tmp_path / "studies/lm_micro/report.html").stat().st_size > 10_000
+
+
+def _in_memory_study(tmp_path: Path, name: str = "mem"):
+    from autoresearch.research import Idea, Study
+    from autoresearch.research.study import BaselineRecord, Budget, Regression, SeedPlan
+    from autoresearch.research.verdicts import DecisionRule
+    from tests.conftest import FAKE_TESTBED
+
+    return Study(name=name, testbed=FAKE_TESTBED, preset="tiny", budget=Budget(tokens=10_000),
+                 baseline=BaselineRecord(value=3.0, tolerance=0.05, source="fake"), seeds=SeedPlan(initial=2, max=2),
+                 decision=DecisionRule(alpha=0.05, min_effect=0.01),
+                 regression=Regression(enabled=False, store=str(tmp_path / "traces")), checks=False,
+                 ideas=[Idea(name="good", overrides={"model.boost": 0.2})])
+
+
+def test_run_study_from_an_in_memory_study(tmp_path):
+    """Issue 9: a study starts from a `Study` built in Python, not only from a YAML path; the same definition in a
+    file then continues that study (nothing is trained again)."""
+    from autoresearch.research import run_study
+
+    events: list[str] = []
+    res = run_study(_in_memory_study(tmp_path), tmp_path / "studies", registry=tmp_path / "experiments", workers=2,
+                    emit=lambda kind, d: events.append(kind))
+    assert _verdicts(res)["good"].verdict == "KEEP" and res.trials == 4 and res.study_dir == tmp_path / "studies/mem"
+    assert res.report_html is not None and res.report_html.exists() and "trial_done" in events
+    path = _file(tmp_path, "mem")  # the equivalent study file
+    again = run_study(path, tmp_path / "studies", registry=tmp_path / "experiments")
+    assert _verdicts(again)["good"].verdict == "KEEP" and len(list((tmp_path / "experiments").glob("exp-*"))) == 4
+
+
+def test_an_invalid_in_memory_study_is_one_line(tmp_path):
+    from autoresearch.research import Idea, run_study
+
+    study = _in_memory_study(tmp_path, name="bad name!")
+    with pytest.raises(StudyError, match=r"study file <Study 'bad name!'>: `name` must be letters") as e:
+        run_study(study, tmp_path / "studies")
+    assert "\n" not in str(e.value)
+    study = _in_memory_study(tmp_path)
+    study.ideas.append(Idea(name="typo", overrides={"model.bost": 0.1}))
+    with pytest.raises(StudyError, match="model.bost"):
+        run_study(study, tmp_path / "studies")
+    with pytest.raises(StudyError, match="expected a Study or the path of a study file, got dict"):
+        run_study({"name": "x"}, tmp_path / "studies")  # type: ignore[arg-type]
+    assert not (tmp_path / "studies").exists()

@@ -19,10 +19,12 @@ import pytest
 import yaml
 
 from autoresearch.errors import StudyError
-from autoresearch.research import runner as runner_mod
+from autoresearch.research import scheduler as scheduler_mod
 from autoresearch.research.ledger import Ledger
-from autoresearch.research.runner import StudyRunner, open_study, prepare_study
-from autoresearch.research.state import StudyState, runner_lock
+from autoresearch.research.lock import runner_lock
+from autoresearch.research.runner import StudyRunner
+from autoresearch.research.state import StudyState
+from autoresearch.research.study_dir import open_study, prepare_study
 from autoresearch.research.trial import read_outcome
 from tests.conftest import FAKE_TESTBED as FAKE
 from tests.conftest import fake_study_file as _file
@@ -114,7 +116,7 @@ def test_kill9_trials_die_within_a_second_and_an_immediate_resume_trains_nothing
     trained = _trained(tmp_path / "experiments")
     assert len(trained) == 6 and set(trained.values()) == {1}, f"trained twice: {trained}"
     state = StudyState.load(sdir / "state.json")
-    assert state.data["done"] and state.data["verdicts"]["good"]["verdict"] == "KEEP"
+    assert state.done and state.verdicts["good"].verdict == "KEEP"
 
 
 def test_a_run_killed_after_training_but_before_its_result_is_adopted_not_trained_again(tmp_path, monkeypatch):
@@ -148,7 +150,7 @@ def test_the_runner_lock_is_held_while_a_trial_of_a_killed_runner_lives(tmp_path
     """A trial inherits the lock: the kernel frees it only when the runner and its trials are all gone."""
     sdir = tmp_path / "s"
     sdir.mkdir()
-    code = (f"import os, subprocess, sys; from pathlib import Path; from autoresearch.research.state import runner_lock\n"
+    code = (f"import os, subprocess, sys; from pathlib import Path; from autoresearch.research.lock import runner_lock\n"
             f"with runner_lock(Path({str(sdir)!r})) as fd:\n"
             f"    subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(2.5)'], pass_fds=(fd,))\n"
             f"    os._exit(0)  # the runner dies; its trial lives on\n")
@@ -167,10 +169,10 @@ def test_a_trial_with_a_result_is_never_run_again(tmp_path):
     _run(tmp_path, path)
     sdir = tmp_path / "studies/adopt"
     state = StudyState.load(sdir / "state.json")
-    state.data["trials"].pop("good-s1")
-    state.data["stages"].pop("trials")
-    state.data["stages"].pop("report")
-    state.data["done"] = False
+    state.trials.pop("good-s1")
+    state.stages.pop("trials")
+    state.stages.pop("report")
+    state.done = False
     state.save()
     before = _trained(tmp_path / "experiments")
     _runner(tmp_path, "adopt").run()
@@ -288,7 +290,7 @@ def test_damaged_or_deleted_study_yaml_names_the_file_and_run_restores_it(tmp_pa
         (sdir / "study.yaml").rmdir()
     prepare_study(path, tmp_path / "studies")  # the advised fix: the original file restores study.yaml
     resolved, _ = open_study("dmg", tmp_path / "studies")
-    assert resolved.name == "dmg" and len(StudyState.load(sdir / "state.json").data["trials"]) == 6
+    assert resolved.name == "dmg" and len(StudyState.load(sdir / "state.json").trials) == 6
 
 
 def _list(tmp_path: Path) -> str:
@@ -343,9 +345,9 @@ def _status(tmp_path: Path) -> None:
 def test_damaged_result_json_names_the_file_and_the_fix_works(tmp_path, done_study, content, what):
     path, sdir = done_study
     state = StudyState.load(sdir / "state.json")
-    state.data["trials"].pop("good-s1")  # as if the runner died before recording it
-    state.data["stages"].pop("trials")
-    state.data["done"] = False
+    state.trials.pop("good-s1")  # as if the runner died before recording it
+    state.stages.pop("trials")
+    state.done = False
     state.save()
     adir = sdir / "trials/good-s1/attempt-1"
     (adir / "result.json").write_bytes(content)
@@ -428,8 +430,8 @@ def test_a_full_disk_in_a_trial_stops_the_study_with_the_path_and_is_not_a_crash
     assert "No space left on device" in msg and "checkpoints" in msg and "resume full" in msg
     assert "fix the testbed" not in msg
     state = StudyState.load(tmp_path / "studies/full/state.json")
-    assert not any(t["arm"] == "filler" for t in state.data["trials"].values())  # not recorded as a CRASH
-    assert "filler" not in state.data["verdicts"]
+    assert not any(t.arm == "filler" for t in state.trials.values())  # not recorded as a CRASH
+    assert "filler" not in state.verdicts
 
 
 def test_a_full_disk_during_the_checks_does_not_blame_the_testbed(tmp_path):
@@ -510,7 +512,7 @@ def test_slow_checks_time_out_with_the_limit_to_raise_and_resume_with_a_new_limi
     assert "integration checks timed out after 6s (resources.timeout_s: 6)" in msg
     assert "`resources.timeout_s`" in msg and "--timeout SECONDS" in msg and "fix the testbed" not in msg
     # the advised fix: resume with a larger (here: no) limit; progress lines arrive while the stages run
-    monkeypatch.setattr(runner_mod, "HEARTBEAT_S", 1.0)
+    monkeypatch.setattr(scheduler_mod, "HEARTBEAT_S", 1.0)
     events: list[tuple[str, dict]] = []
     res = _runner(tmp_path, "slowchk", timeout_s=0, retry_crashed=True, emit=lambda k, d: events.append((k, d))).run()
     assert {v.idea: v.verdict for v in res.verdicts}["good"] == "KEEP"

@@ -11,6 +11,7 @@ import sys
 import typer
 
 from autoresearch.errors import AutoresearchError
+from autoresearch.harness.settings import load_settings
 
 __all__ = ["app", "main"]
 
@@ -48,8 +49,9 @@ _register()
 
 def main() -> None:
     """Console-script entry point."""
-    debug = "--debug" in sys.argv or os.environ.get("AUTORESEARCH_DEBUG") == "1"
+    debug = "--debug" in sys.argv
     try:
+        debug = debug or load_settings().debug  # also validates every variable in ENV_VARS, before any work
         app()
     except AutoresearchError as e:
         if debug:

@@ -1,4 +1,5 @@
-"""`autoresearch check lm ...`: the integration checks, written to checks.yaml; non-zero exit if any fails."""
+"""`autoresearch check TESTBED ...`: the testbed's integration checks, written to checks.yaml; non-zero exit if any
+fails. One command for every testbed (`Testbed.checks`), built-in or the user's."""
 
 from __future__ import annotations
 
@@ -6,58 +7,37 @@ from pathlib import Path
 
 import typer
 
-from autoresearch.cli.train import lm_config_from_cli
+from autoresearch.cli._common import TESTBED_COMMAND, TESTBED_HELP, testbed_from_cli
+from autoresearch.cli.train import config_from_cli
 from autoresearch.errors import ConfigError
-from autoresearch.testbeds.lm.config import PRESETS
+from autoresearch.testbeds.checks import CheckResult
 
 __all__ = ["register"]
 
-check_app = typer.Typer(help="Run a testbed's integration checks.", no_args_is_help=True)
+OPTIONS = ["preset", "config", "set", "steps", "out"]
 
 
-@check_app.command("lm")
-def check_lm(
-    preset_name: str = typer.Option("tiny", "--preset", help=f"named preset: {', '.join(PRESETS)}"),
-    config: Path = typer.Option(None, "--config", help="a config YAML"),
+def check(
+    ctx: typer.Context,
+    testbed_ref: str = typer.Argument(..., metavar="TESTBED", help=TESTBED_HELP),
+    preset_name: str = typer.Option(None, "--preset", help="named preset (default tiny)"),
+    config: Path = typer.Option(None, "--config", help="a config YAML laid over the preset"),
     sets: list[str] = typer.Option([], "--set", help="override a field (repeatable)"),
-    steps: int = typer.Option(30, "--steps", help="steps of the short training run"),
+    steps: int = typer.Option(None, "--steps", help="steps of the short training run (default: the testbed's, "
+                              "lm 30, codegen 20; at least 4)"),
     out: Path = typer.Option(Path("."), "--out", help="directory for checks.yaml and the check runs"),
 ) -> None:
-    """forward_pass, short_training, checkpoint_roundtrip, evaluation_pipeline."""
-    from autoresearch.testbeds.lm.checks import run_checks
-
-    _check_steps(steps)
-    cfg = lm_config_from_cli(preset_name, config, sets, None, None, round_up=True)
-    out.mkdir(parents=True, exist_ok=True)
-    _report("lm", run_checks(cfg, out, steps=max(4, steps)), out)
-
-
-@check_app.command("codegen")
-def check_codegen(
-    arch: str = typer.Option("hrm", "--model", help="hrm | gpt"),
-    preset_name: str = typer.Option("tiny", "--preset", help="named preset: tiny, small, gpu"),
-    sets: list[str] = typer.Option([], "--set", help="override a field (repeatable)"),
-    steps: int = typer.Option(20, "--steps", help="steps of the short training run"),
-    out: Path = typer.Option(Path("."), "--out", help="directory for checks.yaml and the check runs"),
-) -> None:
-    """The four checks plus generate_and_score (sample held-out tasks, score them in the sandbox)."""
-    from autoresearch.cli.train import config_from_cli
-    from autoresearch.testbeds.codegen.checks import run_checks
-    from autoresearch.testbeds.codegen.config import CodegenConfig, codegen_preset
-
-    _check_steps(steps)
-    if arch not in ("hrm", "gpt"):
-        raise ConfigError(f"--model must be hrm or gpt, got {arch!r}; use --model hrm")
-    cfg = config_from_cli(CodegenConfig, codegen_preset, preset_name, None, sets, None, None, extra=[f"arch={arch}"])
-    _report("codegen", run_checks(cfg, out, steps=max(4, steps)), out)
-
-
-def _check_steps(steps: int) -> None:
-    if not 1 <= steps <= 100_000:
+    """Run a testbed's integration checks: forward_pass, short_training, checkpoint_roundtrip, evaluation_pipeline,
+    plus its own (codegen: generate_and_score, held-out tasks sampled and scored in the sandbox)."""
+    testbed, extra, _ = testbed_from_cli(testbed_ref, ctx.args, OPTIONS)
+    if steps is not None and not 1 <= steps <= 100_000:
         raise ConfigError(f"--steps must be in [1, 100000], got {steps}; use e.g. --steps 30 (at least 4 are run)")
+    cfg = config_from_cli(testbed, preset_name, config, sets, extra=extra, round_up=True)
+    out.mkdir(parents=True, exist_ok=True)
+    _report(testbed.name, testbed.checks(cfg, out, steps=steps), out)
 
 
-def _report(name: str, results: list, out: Path) -> None:
+def _report(name: str, results: list[CheckResult], out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -80,4 +60,4 @@ def _report(name: str, results: list, out: Path) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(check_app, name="check")
+    app.command("check", context_settings=TESTBED_COMMAND, no_args_is_help=True)(check)

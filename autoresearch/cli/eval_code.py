@@ -19,17 +19,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from autoresearch.errors import ConfigError, DataError
-from autoresearch.harness.code_eval import (
-    EvalReport,
-    coverage,
-    evaluate,
-    read_samples,
-    results_path_for,
-    write_report,
-    write_samples,
-)
-from autoresearch.harness.code_tasks import BENCHMARKS, CodeTask, chat_prompt, load_tasks, normalize_task_id
-from autoresearch.harness.postprocess import HUMANEVAL_STOP, MBPP_STOP, looks_fenced, postprocess_completion
+from autoresearch.harness.code_eval import EvalReport, coverage, evaluate, read_samples, results_path_for, write_report
+from autoresearch.harness.code_tasks import BENCHMARKS, CodeTask, load_tasks, normalize_task_id
+from autoresearch.harness.postprocess import looks_fenced, stop_policy
+from autoresearch.harness.sample_score import sample_and_score, summary_path_for
+from autoresearch.harness.samplers import Sampler, get_sampler
 from autoresearch.harness.sandbox import Pool, SandboxConfig
 
 __all__ = ["register", "eval_code"]
@@ -65,38 +59,12 @@ def _parse_ks(k: str) -> list[int]:
     return ks
 
 
-def _sample(
-    tasks: list[CodeTask], spec: str, n: int, temperature: float, top_p: float, max_tokens: int, err: Console
-) -> list[dict]:
-    from autoresearch.harness.samplers import get_sampler
-    from autoresearch.testbeds.codegen.checkpoint_model import register_experiment_sampler
+def _load_sampler(spec: str) -> Sampler:
+    """The sampler of `--model SPEC`; `exp-NNN` loads a trained checkpoint through its testbed's `load_model`."""
+    from autoresearch.testbeds.experiment_sampler import register_experiment_sampler
 
-    register_experiment_sampler()  # `--model exp-NNN`: a trained testbed checkpoint
-    sampler = get_sampler(spec)
-    chat = spec.startswith("openai-chat:")
-    prompts = [chat_prompt(t) if chat else t.prompt for t in tasks]
-    stop = None if chat else list(MBPP_STOP if tasks[0].benchmark == "mbpp" else HUMANEVAL_STOP)
-    samples: list[dict] = []
-    batch = 8
-    with _progress(err) as prog:
-        bar = prog.add_task(f"sampling {n}x", total=len(tasks))
-        for i in range(0, len(tasks), batch):
-            chunk = tasks[i : i + batch]
-            outs = sampler.generate(
-                prompts[i : i + batch], n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, stop=stop
-            )
-            for t, texts in zip(chunk, outs):
-                for raw in texts:
-                    # the generated suite is HumanEval-shaped: completions continue the prompt
-                    samples.append({"task_id": t.task_id, "completion": _clean(raw, t), "raw": raw})
-            prog.advance(bar, len(chunk))
-    return samples
-
-
-def _clean(raw: str, task: CodeTask) -> str:
-    """The completion to score from a model's raw text (fences, prose, stop sequences; see postprocess.py)."""
-    # the generated suite is HumanEval-shaped: completions continue the prompt
-    return postprocess_completion(raw, task.entry_point, "mbpp" if task.benchmark == "mbpp" else "humaneval")
+    register_experiment_sampler()
+    return get_sampler(spec)
 
 
 def _clean_samples(rows: list[dict], tasks: list[CodeTask], clean: bool) -> None:
@@ -108,7 +76,7 @@ def _clean_samples(rows: list[dict], tasks: list[CodeTask], clean: bool) -> None
             task = by_id.get(normalize_task_id(row["task_id"], tasks[0].benchmark if tasks else None))
             if task is not None:
                 row.setdefault("raw", row["completion"])
-                row["completion"] = _clean(row["completion"], task)
+                row["completion"] = stop_policy(task).clean(row["completion"], task.entry_point)
         return
     fenced = sum(looks_fenced(row["completion"]) for row in rows)
     if fenced:
@@ -216,43 +184,44 @@ def eval_code(
         _check_coverage(rows, tasks, samples, deliberate=limit is not None or allow_partial)
         _clean_samples(rows, all_tasks, clean)
 
+    described = {"benchmark_tasks": len(all_tasks), "benchmark": benchmark,
+                 "split": split if benchmark == "mbpp" else "test", "model": model or "", "ks": ks}
     # Start the sandbox before any sampling: a host that cannot run it should fail in seconds, not after sampling.
-    with Pool(sandbox) as pool:
-        experiment = None
+    experiment = None
+    with Pool(sandbox) as pool, _progress(err) as prog:
         if samples is not None:
-            samples_path = samples
-        else:
-            rows = _sample(tasks, str(model), n, temperature, top_p, max_tokens, err)
-            if out is None:
-                from autoresearch.harness.registry import new_experiment
-
-                experiment = new_experiment()
-                out = experiment.path
-            samples_path = write_samples(Path(out) / "samples.jsonl", rows)
-        with _progress(err) as prog:
             bar = prog.add_task("scoring", total=len(rows))
-            report = evaluate(
-                rows,
-                tasks,
-                ks=ks,
-                pool=pool,
-                calibrate=calibrate,
-                ignore_unknown=limit is not None,
-                on_result=lambda i, r: prog.advance(bar),
+            report = evaluate(rows, tasks, ks=ks, pool=pool, calibrate=calibrate, ignore_unknown=limit is not None,
+                              on_result=lambda i, r: prog.advance(bar))
+            samples_path = samples
+            results_path = results_path_for(samples_path, out)
+            report.summary.update(samples=str(samples_path), partial=report.summary["tasks_attempted"] < len(all_tasks),
+                                  **described)
+            write_report(report, results_path, summary_path_for(results_path))
+        else:
+            sampler = _load_sampler(str(model))
+
+            def where() -> Path:  # allocated once sampling succeeded: a failed sampling leaves no empty experiment
+                nonlocal experiment, out
+                if out is None:
+                    from autoresearch.harness.registry import new_experiment
+
+                    experiment = new_experiment()
+                    out = experiment.path
+                return Path(out) / "samples.jsonl"
+
+            sampled = prog.add_task(f"sampling {n}x", total=len(tasks))
+            scored = prog.add_task("scoring", total=len(tasks) * n)
+            report = sample_and_score(  # every task is sampled: the run is partial only with --limit
+                sampler, tasks, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, ks=ks,
+                samples_path=where, pool=pool, calibrate=calibrate,
+                summary_extra={"partial": len(tasks) < len(all_tasks), **described},
+                on_sampled=lambda k: prog.advance(sampled, k), on_result=lambda i, r: prog.advance(scored),
             )
-    results_path = results_path_for(samples_path, out)
-    summary_path = results_path.with_name(results_path.name.replace("_results.jsonl", "_summary.yaml"))
+            samples_path = Path(report.summary["samples"])
+            results_path = results_path_for(samples_path)
+    summary_path = summary_path_for(results_path)
     s = report.summary
-    s.update(
-        benchmark_tasks=len(all_tasks),
-        partial=s["tasks_attempted"] < len(all_tasks),
-        benchmark=benchmark,
-        split=split if benchmark == "mbpp" else "test",
-        samples=str(samples_path),
-        model=model or "",
-        ks=ks,
-    )
-    write_report(report, results_path, summary_path)
     if experiment is not None:
         from autoresearch.harness.provenance import run_metadata
 

@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from autoresearch.errors import StudyError
+from autoresearch.harness.settings import DEFAULT_STUDIES_ROOT
 
 __all__ = ["register", "builtin_study"]
 
@@ -187,7 +188,7 @@ def register(app: typer.Typer) -> None:
                         no_args_is_help=True)
     app.add_typer(study, name="study")
 
-    root_opt = typer.Option("studies", "--root", help="folder holding study folders")
+    root_opt = typer.Option(DEFAULT_STUDIES_ROOT, "--root", help="folder holding study folders")
     workers_opt = typer.Option(None, "--workers", "-j", help="parallel trials (default: cores // threads per trial)")
     registry_opt = typer.Option(None, "--registry", help="experiment registry root (default: experiments)")
     timeout_opt = typer.Option(None, "--timeout", help="kill a trial process after this many seconds (0 = no "
@@ -205,7 +206,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
     ) -> None:
         """Start a study (or continue it, if one with the same name and definition exists)."""
-        from autoresearch.research.runner import prepare_study
+        from autoresearch.research.study_dir import prepare_study
 
         _check_numbers(workers, timeout)
         resolved, sdir = prepare_study(_resolve_file(file), root, restart=restart)
@@ -222,7 +223,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
     ) -> None:
         """Continue a study after an interruption; finished trials are never re-run."""
-        from autoresearch.research.runner import open_study
+        from autoresearch.research.study_dir import open_study
 
         _check_numbers(workers, timeout)
         resolved, sdir = open_study(name, root)
@@ -242,16 +243,15 @@ def register(app: typer.Typer) -> None:
         sdir = Path(root) / name
         if not (sdir / "state.json").exists():
             raise StudyError(f"no study {name!r} under {root}/; start one with `autoresearch study run FILE`")
+        table, done = _status_table(sdir)
         if not watch:
-            console.print(_status_table(sdir))
+            console.print(table)
             return
-        with Live(_status_table(sdir), console=console, refresh_per_second=4) as live:
-            while True:
+        with Live(table, console=console, refresh_per_second=4) as live:
+            while not done:
                 time.sleep(interval)
-                table = _status_table(sdir)
+                table, done = _status_table(sdir)
                 live.update(table)
-                if table.caption and "done" in str(table.caption):
-                    break
 
     @study.command("report")
     def report_cmd(name: str = typer.Argument(..., help="study name"), root: str = root_opt) -> None:
@@ -259,16 +259,16 @@ def register(app: typer.Typer) -> None:
         from autoresearch.research.idea_log import write_idea_log
         from autoresearch.research.ledger import Ledger
         from autoresearch.research.report import write_report
-        from autoresearch.research.runner import open_study, storage_errors
         from autoresearch.research.state import StudyState
+        from autoresearch.research.study_dir import open_study, storage_errors
 
         resolved, sdir = open_study(name, root)
         state = StudyState.load(sdir / "state.json")
         ledger = Ledger(sdir, resolved.study.metric.name, direction=resolved.direction)
         with storage_errors(sdir, elsewhere=""):
             ledger.rebuild()  # results.tsv is derived: a torn or deleted one comes back
-            if not state.data.get("verdicts"):
-                raise StudyError(f"study {name!r} has no verdicts yet (stage {state.data['stage']}); "
+            if not state.verdicts:
+                raise StudyError(f"study {name!r} has no verdicts yet (stage {state.stage}); "
                                  f"`autoresearch study resume {name}` first")
             log = write_idea_log(sdir, resolved, state)
             md, html = write_report(sdir, resolved, state, ledger)
@@ -283,16 +283,17 @@ def register(app: typer.Typer) -> None:
         root: str = root_opt,
     ) -> None:
         """Accept the measured baseline mean as the recorded baseline of a study that stopped on reproduction."""
-        from autoresearch.research.runner import accept_baseline
+        from autoresearch.research.study_dir import accept_baseline
 
         acc = accept_baseline(name, root, value)
-        console.print(f"accepted baseline {acc['value']:.6f} for study {name} (was {acc['previous']}); "
+        console.print(f"accepted baseline {acc.value:.6f} for study {name} (was {acc.previous}); "
                       f"continue with `autoresearch study resume {name}`")
 
     @study.command("list")
     def list_cmd(root: str = root_opt) -> None:
         """Studies under --root with their stage."""
-        from autoresearch.research.state import StudyState, is_running
+        from autoresearch.research.lock import is_running
+        from autoresearch.research.state import StudyState
         from autoresearch.research.study_dir import definition_problem
 
         table = Table("study", "stage", "trials", "done", "running")
@@ -306,53 +307,27 @@ def register(app: typer.Typer) -> None:
                 reason = str(e).replace(f"{st.parent}/", "").split("; ")[0]
                 table.add_row(st.parent.name, f"damaged: {reason[:120]}", "-", "-", str(is_running(st.parent)))
                 continue
-            table.add_row(st.parent.name, s.data["stage"], str(len(s.data["trials"])), str(s.data.get("done")),
+            table.add_row(st.parent.name, s.stage, str(len(s.trials)), str(s.done),
                           str(is_running(st.parent)))
         console.print(table)
 
 
-def _status_table(sdir: Path) -> Table:
-    from autoresearch.research.state import StudyState, is_running
-    from autoresearch.research.stats import summarize
+def _status_table(sdir: Path) -> tuple[Table, bool]:
+    """The status table of a study (computed by research/status.py) and whether the study is done."""
+    from autoresearch.research.status import study_status
+    from autoresearch.research.study import BASELINE
 
-    state = StudyState.load(sdir / "state.json")
-    from autoresearch.research.study_dir import read_definition
-
-    path = sdir / "study.yaml"
-    definition = read_definition(sdir)  # missing / unreadable / damaged: one line naming the file and the fix
-    try:
-        metric = definition["metric"]["name"]
-        direction = definition["resolved"]["direction"]
-        alpha = definition["decision"]["alpha"]
-        arms = list(definition["resolved"]["arms"])
-    except (TypeError, KeyError) as e:
-        raise StudyError(f"study file {path} is damaged: expected the resolved study (sections metric, decision, "
-                         f"resolved; {type(e).__name__} {e}); restore it from the original study file with "
-                         f"`autoresearch study run FILE`") from None
-    trials = state.data["trials"]
-    running = state.data.get("running", {}) if is_running(sdir) else {}
-    base = {t["index"]: t["metric"] for t in trials.values() if t.get("arm") == "baseline" and t.get("status") == "ok"}
-    table = Table(title=f"study {state.data['name']} — stage {state.data['stage']}", title_justify="left")
-    for col in ("arm", "done", "planned", "running", "crashed", f"mean {metric}", "Δ (>0 better)", "CI", "p", "verdict"):
+    st = study_status(sdir)
+    table = Table(title=f"study {st.name} — stage {st.stage}", title_justify="left")
+    for col in ("arm", "done", "planned", "running", "crashed", f"mean {st.metric}", "Δ (>0 better)", "CI", "p",
+                "verdict"):
         table.add_column(col)
-    for arm in arms:
-        mine = [t for t in trials.values() if t.get("arm") == arm]
-        ok = [t for t in mine if t.get("status") == "ok"]
-        bad = len(mine) - len(ok)
-        planned = state.data["planned"].get(arm, "-") if arm != "baseline" else max(state.data["planned"].values(),
-                                                                                    default="-")
-        run_n = sum(1 for tid in running if tid.rsplit("-s", 1)[0] == arm)
-        mean = sum(t["metric"] for t in ok) / len(ok) if ok else None
-        v = state.data["verdicts"].get(arm, {})
-        d_mean = d_ci = d_p = "-"
-        if arm != "baseline":
-            pairs = [(t["metric"], base[t["index"]]) for t in ok if t.get("index") in base]
-            if len(pairs) >= 2:
-                s = summarize([a for a, _ in pairs], [b for _, b in pairs], direction, conf=v.get("conf") or 1 - alpha)
-                d_mean, d_ci, d_p = _f(s.mean), f"[{_f(s.lo)}, {_f(s.hi)}]", _p(s.p)
-        verdict = v.get("verdict", "…" if arm != "baseline" else "")
-        table.add_row(arm, str(len(ok)), str(planned), str(run_n), str(bad), _f(mean, ".4f"), d_mean, d_ci, d_p,
-                      f"[{_STYLE.get(verdict, '')}]{verdict}[/]" if verdict in _STYLE else verdict)
-    live = "running" if is_running(sdir) else ("done" if state.data.get("done") else "stopped (resume to continue)")
-    table.caption = f"{live} · wall {state.wall_seconds():.0f}s · {len(trials)} trials recorded"
-    return table
+    for a in st.arms:
+        ci = f"[{_f(a.lo)}, {_f(a.hi)}]" if a.delta is not None else "-"
+        verdict = a.verdict or ("…" if a.arm != BASELINE else "")
+        table.add_row(a.arm, str(a.done), "-" if a.planned is None else str(a.planned), str(a.running),
+                      str(a.crashed), _f(a.mean, ".4f"), _f(a.delta), ci, _p(a.p),
+                      f"[{_STYLE[verdict]}]{verdict}[/]" if verdict in _STYLE else verdict)
+    live = "stopped (resume to continue)" if st.state == "stopped" else st.state
+    table.caption = f"{live} · wall {st.wall_s:.0f}s · {st.trials} trials recorded"
+    return table, st.state == "done"

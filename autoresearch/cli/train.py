@@ -1,69 +1,58 @@
-"""`autoresearch train lm ...`: one experiment into `experiments/exp-NNN/`, with a progress bar and a summary."""
+"""`autoresearch train TESTBED ...`: one experiment into `experiments/exp-NNN/`, with a progress bar and a summary.
+
+One command for every testbed, built-in or the user's (`path/to/file.py:Class`): it goes through the `Testbed`
+contract only (make_config, load_config, train, summary), so nothing here knows a testbed by name.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from autoresearch.cli._common import print_summary
+from autoresearch.cli._common import TESTBED_COMMAND, TESTBED_HELP, print_summary, testbed_from_cli
 from autoresearch.errors import ConfigError, RegistryError
-from autoresearch.harness.config import apply_overrides, field_help, from_dict, load_yaml
-from autoresearch.harness.registry import DEFAULT_ROOT, FINISHED, new_experiment, open_experiment
-from autoresearch.testbeds.lm.config import PRESETS, LMConfig, preset
+from autoresearch.harness.config import field_help, to_dict
+from autoresearch.harness.registry import DEFAULT_ROOT, FINISHED, Experiment, new_experiment, open_experiment
+from autoresearch.testbeds.base import Testbed
 
-__all__ = ["register", "lm_config_from_cli"]
+__all__ = ["register", "config_from_cli"]
 
-train_app = typer.Typer(help="Train a testbed model; each run is a new experiment folder.", no_args_is_help=True)
+OPTIONS = ["preset", "config", "set", "train-tokens", "seed", "resume", "rebuild-manifest", "round-up", "root",
+           "list-flags", "quiet"]
 
 
 def config_from_cli(
-    cls: type, make_preset: Callable[[str], Any], preset_name: str, config: Path | None, sets: list[str],
-    train_tokens: int | None, seed: int | None, extra: list[str] | None = None,
+    testbed: Testbed, preset_name: str | None, config: Path | None, sets: list[str], train_tokens: int | None = None,
+    seed: int | None = None, extra: list[str] | None = None, round_up: bool = False,
 ) -> Any:
-    """Preset -> YAML file laid over it -> --set overrides -> --train-tokens/--seed."""
-    cfg = make_preset(preset_name)
-    cfg = load_yaml(config, cls, base=cfg) if config else cfg
-    overrides = list(extra or []) + list(sets)
-    if train_tokens is not None:
-        overrides.append(f"train.train_tokens={train_tokens}")
+    """Preset -> YAML file laid over it -> shorthands, --set, --train-tokens, --seed -> every validation."""
+    overrides = [*(extra or []), *sets]
+    overrides += [f"{k}={v}" for k, v in testbed.budget_overrides(tokens=train_tokens).items()]
     if seed is not None:
-        overrides.append(f"train.seed={seed}")
-    cfg = apply_overrides(cfg, overrides) if overrides else cfg
-    check = getattr(cfg, "check_budget", None)
-    if callable(check) and cls is not LMConfig:  # the LM budget is checked by lm_config_from_cli (with --round-up)
-        check()
-    return cfg
+        overrides += [f"{k}={v}" for k, v in testbed.seed_overrides(seed).items()]
+    return testbed.make_config(preset_name or testbed.default_preset, overrides, config_file=config,
+                               round_up=round_up)
 
 
-def lm_config_from_cli(
-    preset_name: str, config: Path | None, sets: list[str], train_tokens: int | None, seed: int | None, round_up: bool
-) -> LMConfig:
-    """The LM config of a command line, with the token budget checked to be whole steps."""
-    cfg = config_from_cli(LMConfig, preset, preset_name, config, sets, train_tokens, seed)
-    return cfg.check_budget(round_up=round_up)
-
-
-def _open_for_resume(
-    cls: type, testbed: str, resume: str, root: Path, rebuild_manifest: bool, *given: Any
-) -> tuple[Any, Any]:
-    """The experiment `--resume` names and its saved config; refused up front when this testbed cannot resume it."""
+def _open_for_resume(testbed: Testbed, resume: str, root: Path, rebuild_manifest: bool, given: list[str]) -> Experiment:
+    """The experiment `--resume` names; refused up front when this testbed cannot resume it."""
     if not resume.strip():
         raise ConfigError(f"--resume needs an experiment (exp-NNN, NNN or a folder), got {resume!r}; "
                           "run `autoresearch ls` to see them, or drop --resume to start a new run")
-    if any(g for g in given):
-        raise ConfigError("--resume continues a run with its saved config; drop --set/--config/--train-tokens/--seed")
+    if given:
+        drop = "/".join(["--preset", "--set", "--config", "--train-tokens", "--seed",
+                         *(f"--{n}" for n in testbed.cli_options)])
+        raise ConfigError(f"--resume continues a run with its saved config; drop {drop}")
     exp = open_experiment(resume, root)
     saved = exp.read_config()
     kind = exp.testbed()
-    if kind != testbed:
+    if kind != testbed.spec:
         what = f"an eval-code experiment (`command: {saved.get('command')}`)" if kind is None else f"a `train {kind}` run"
         fix = ("it has no training to resume; run eval-code again" if kind is None
                else f"resume it with `autoresearch train {kind} --resume {exp.id}`")
-        raise RegistryError(f"{exp.id} is {what}, not a training run of the {testbed} testbed; {fix}")
+        raise RegistryError(f"{exp.id} is {what}, not a training run of the {testbed.spec} testbed; {fix}")
     if rebuild_manifest:  # before the status check: a finished run's checkpoints serve eval-code --model
         if exp.is_alive():
             raise RegistryError(f"{exp.id} is being trained by another process; rebuild its manifest after it stops")
@@ -75,34 +64,41 @@ def _open_for_resume(
             typer.echo(f"{exp.id} finished with status {exp.status}; nothing to resume")
             raise typer.Exit(0)
     exp.check_resumable()
-    saved.pop("meta", None)
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in saved]
-    if missing:
-        raise RegistryError(f"{exp.config_path} lacks the section(s) {', '.join(missing)}; restore it from a backup "
-                            "(every checkpoint holds a copy under its `config` key)")
-    try:
-        cfg = from_dict(cls, saved)
-    except ConfigError as e:
-        raise RegistryError(f"{exp.config_path} is not a valid {testbed} config ({e}); restore it from a backup") \
-            from None
-    return cfg, exp
+    return exp
 
 
-def _flags_table() -> None:
+def flags_table(testbed: Testbed) -> None:
+    """Every config key of the testbed with its help and default, its presets and its shorthands."""
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="LM testbed flags (--set KEY=VALUE)")
-    for col in ("key", "default (5dollar)", "help"):
+    cls = testbed.config_class
+    if cls is None:
+        raise ConfigError(f"testbed {testbed.name} declares no `config_class`, so it has no flags to list")
+    preset = testbed.default_preset
+    values = _leaves(to_dict(testbed.preset_config(preset))) if preset in testbed.presets else {}
+    table = Table(title=f"{testbed.name} testbed flags (--set KEY=VALUE); presets: {', '.join(testbed.presets)}")
+    for col in ("key", f"{preset} preset" if values else "default", "help"):
         table.add_column(col)
-    for name, help_, default in field_help(LMConfig):
-        table.add_row(name, repr(default), help_)
+    for name, help_, default in field_help(cls):
+        table.add_row(name, repr(values.get(name, default)), help_)
+    for name, opt in testbed.cli_options.items():
+        table.add_row(f"--{name}", f"(sets {opt.key})", opt.help)
     Console().print(table)
 
 
-@train_app.command("lm")
-def train_lm(
-    preset_name: str = typer.Option("tiny", "--preset", help=f"named preset: {', '.join(PRESETS)} (a --config file is laid over it)"),
+def _leaves(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(_leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def train(
+    ctx: typer.Context,
+    testbed_ref: str = typer.Argument(..., metavar="TESTBED", help=TESTBED_HELP),
+    preset_name: str = typer.Option(None, "--preset", help="named preset (default tiny; --list-flags lists them); a "
+                                    "--config file is laid over it"),
     config: Path = typer.Option(None, "--config", help="a config YAML (e.g. an experiment's config.yaml)"),
     sets: list[str] = typer.Option([], "--set", help="override a field, e.g. --set model.n_layers=4 (repeatable)"),
     train_tokens: int = typer.Option(None, "--train-tokens", help="token budget (multiple of tokens per step)"),
@@ -115,91 +111,31 @@ def train_lm(
     list_flags: bool = typer.Option(False, "--list-flags", help="print every config key with its help and exit"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
 ) -> None:
-    """Train the small GPT (Muon + AdamW) on the offline corpus within a token budget."""
-    from autoresearch.testbeds.lm.train import train
+    """Train a testbed's model within its budget into a new experiment folder; print a `key: value` summary.
 
+    A testbed's own options follow TESTBED, e.g. `train codegen --model gpt`; `--list-flags` shows them.
+    """
+    testbed, extra, shorthands = testbed_from_cli(testbed_ref, ctx.args, OPTIONS)
     if list_flags:
-        _flags_table()
+        flags_table(testbed)
         return
     if rebuild_manifest and resume is None:
         raise ConfigError("--rebuild-manifest repairs an experiment's checkpoints; use it with --resume exp-NNN")
     if resume is not None:
-        cfg, exp = _open_for_resume(LMConfig, "lm", resume, root, rebuild_manifest, sets, config,
-                                    train_tokens is not None, seed is not None)
+        given = [*(["--preset"] if preset_name is not None else []), *(["--set"] if sets else []), *(["--config"] if config else []),
+                 *(["--train-tokens"] if train_tokens is not None else []), *(["--seed"] if seed is not None else []),
+                 *shorthands]
+        exp = _open_for_resume(testbed, resume, root, rebuild_manifest, given)
+        cfg = testbed.load_config(exp)
     else:
-        cfg = lm_config_from_cli(preset_name, config, sets, train_tokens, seed, round_up)
-        from autoresearch.testbeds.lm.train import resolve_device  # torch: imported only when training
-
-        resolve_device(cfg.train.device)  # an unusable device is refused before a folder exists
-        exp = new_experiment(root)
-    typer.echo(f"experiment: {exp.path}  ({cfg.steps} steps x {cfg.tokens_per_step} tokens)")
-    res = train(cfg, exp, resume=resume is not None, progress=not quiet)
-    print_summary({
-        "experiment": exp.id,
-        "status": res["status"],
-        **({"error": res["error"]} if res.get("error") else {}),
-        "val_loss": res["val_loss"],
-        "val_loss_init": res["val_loss_init"],
-        "val_bpb": res["val_bpb"],
-        "perplexity": res["perplexity"],
-        "params": res["params"],
-        "steps": res["steps"],
-        "tokens": res["tokens"],
-        "tokens_per_s": res["tokens_per_s"],
-        **({"precision": f"{res['precision']} ({res['precision_reason']})"} if res.get("precision") else {}),
-        "achieved_tflops": res["achieved_tflops"],
-        "mfu": res["mfu"],
-        "peak_memory_mb": res["peak_memory_mb"],
-        "train_seconds": res["train_seconds"],
-        "wall_seconds": res["wall_seconds"],
-        "folder": str(exp.path),
-    })
-    if res["status"] != "ok":
-        raise typer.Exit(1)
-
-
-@train_app.command("codegen")
-def train_codegen(
-    arch: str = typer.Option("hrm", "--model", help="hrm | gpt (the GPT is parameter-matched to the HRM config)"),
-    preset_name: str = typer.Option("tiny", "--preset", help="named preset: tiny, small, gpu (a --config file is laid over it)"),
-    config: Path = typer.Option(None, "--config", help="a config YAML (e.g. an experiment's config.yaml)"),
-    sets: list[str] = typer.Option([], "--set", help="override a field, e.g. --set hrm.h_cycles=3 (repeatable)"),
-    train_tokens: int = typer.Option(None, "--train-tokens", help="token budget"),
-    seed: int = typer.Option(None, "--seed", help="seed for init and data order"),
-    resume: str = typer.Option(None, "--resume", help="continue exp-NNN from its latest checkpoint"),
-    rebuild_manifest: bool = typer.Option(False, "--rebuild-manifest",
-                                          help="with --resume: re-list the checkpoint files that load (lost manifest)"),
-    root: Path = typer.Option(Path(DEFAULT_ROOT), "--root", help="experiments directory"),
-    quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
-) -> None:
-    """Train a code model (causal HRM or matched GPT) on the generated task suite; score pass@k in the sandbox."""
-    from autoresearch.testbeds.codegen.config import CodegenConfig, codegen_preset
-    from autoresearch.testbeds.codegen.train import train
-
-    if rebuild_manifest and resume is None:
-        raise ConfigError("--rebuild-manifest repairs an experiment's checkpoints; use it with --resume exp-NNN")
-    if resume is not None:
-        cfg, exp = _open_for_resume(CodegenConfig, "codegen", resume, root, rebuild_manifest, sets, config,
-                                    train_tokens is not None, seed is not None)
-    else:
-        if arch not in ("hrm", "gpt"):
-            raise ConfigError(f"--model must be hrm or gpt, got {arch!r}; use --model hrm")
-        cfg = config_from_cli(CodegenConfig, codegen_preset, preset_name, config, sets, train_tokens, seed,
-                              extra=[f"arch={arch}"])
-        from autoresearch.testbeds.lm.train import resolve_device  # torch: imported only when training
-
-        resolve_device(cfg.train.device)  # an unusable device is refused before a folder exists
-        exp = new_experiment(root)
-    typer.echo(f"experiment: {exp.path}  ({cfg.arch}, {cfg.steps} steps x {cfg.tokens_per_step} tokens)")
-    res = train(cfg, exp, resume=resume is not None, progress=not quiet)
-    keys = ("status", "error", "pass@1_greedy", "pass@1", "pass@10", "syntax_valid_rate", "heldout_loss",
-            "heldout_loss_init", "gen_tokens_per_s", "sandbox_level", "params", "steps", "tokens", "tokens_per_s",
-            "precision", "peak_memory_mb", "train_seconds", "wall_seconds")
-    print_summary({"experiment": exp.id, "arch": cfg.arch, **{k: res[k] for k in keys if k in res},
-                   "folder": str(exp.path)})
+        cfg = config_from_cli(testbed, preset_name, config, sets, train_tokens, seed, extra, round_up)
+        exp = new_experiment(root)  # after every validation: a refused config leaves no folder
+    typer.echo(f"experiment: {exp.path}  ({testbed.describe_run(cfg)})")
+    res = testbed.train(cfg, exp, resume=resume is not None, progress=not quiet)
+    print_summary({"experiment": exp.id, **testbed.summary(cfg, res), "folder": str(exp.path)})
     if res["status"] != "ok":
         raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(train_app, name="train")
+    app.command("train", context_settings=TESTBED_COMMAND, no_args_is_help=True)(train)

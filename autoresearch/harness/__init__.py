@@ -20,7 +20,8 @@ _EXPORTS = {
     "read_documents": "data", "val_windows": "data",
     "bits_per_byte": "metrics", "gpu_peak_flops": "metrics", "mfu": "metrics", "peak_memory_bytes": "metrics",
     "perplexity": "metrics",
-    "run_metadata": "provenance",
+    "run_metadata": "provenance", "machine_fingerprint": "provenance",
+    "Settings": "settings", "load_settings": "settings",
     "Experiment": "registry", "list_experiments": "registry", "new_experiment": "registry",
     "open_experiment": "registry",
     "ByteTokenizer": "tokenizer", "HFTokenizer": "tokenizer", "Tokenizer": "tokenizer", "load_tokenizer": "tokenizer",
@@ -29,7 +30,9 @@ _EXPORTS = {
     "CodeTask": "code_tasks", "load_humaneval": "code_tasks", "load_mbpp": "code_tasks", "load_tasks": "code_tasks",
     "evaluate": "code_eval", "read_samples": "code_eval", "write_samples": "code_eval",
     "Sampler": "samplers", "get_sampler": "samplers", "register_sampler_factory": "samplers",
-    "postprocess_completion": "postprocess",
+    "postprocess_completion": "postprocess", "stop_policy": "postprocess",
+    "sample_and_score": "sample_score",
+    "OpenAIClient": "llm", "Message": "llm", "Response": "llm", "Usage": "llm",
 }
 
 __all__ = sorted(_EXPORTS)

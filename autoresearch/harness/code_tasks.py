@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from autoresearch.errors import ConfigError, DataError
 from autoresearch.harness.sandbox import Job
+from autoresearch.harness.settings import load_settings
 
 __all__ = [
     "CodeTask",
@@ -138,9 +138,8 @@ def load_humaneval(path: str | Path | None = None) -> list[CodeTask]:
 
 # --- MBPP -----------------------------------------------------------------------------------------------------------
 def default_mbpp_path() -> Path:
-    """`$AUTORESEARCH_MBPP`, else `../shared/data/mbpp/mbpp.jsonl` relative to the current directory."""
-    env = os.environ.get("AUTORESEARCH_MBPP")
-    return Path(env) if env else Path.cwd().parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
+    """`$AUTORESEARCH_MBPP`, else `../shared/data/mbpp/mbpp.jsonl` relative to the current directory (settings.py)."""
+    return load_settings().mbpp_path
 
 
 def _entry_point(code: str, tests: list[str], task_id: object) -> str:

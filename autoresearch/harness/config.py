@@ -17,6 +17,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
@@ -37,6 +38,7 @@ __all__ = [
     "require",
     "check_ranges",
     "Range",
+    "blame_overrides",
 ]
 
 T = TypeVar("T")
@@ -261,11 +263,56 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
         raise ConfigError(f"`{where or cls.__name__}`: {e}") from None
     except ConfigError as e:
         # a section class names its fields by its usual section (`model.d_model`); here it sits at `where`
-        # (codegen's `gpt.d_model`), so the message names the key the user actually writes
+        # (codegen's `gpt.d_model`), so every path in the message becomes the one the user actually writes
         section = getattr(cls, "section", "")
         if where and section and section != where:
-            raise ConfigError(str(e).replace(f"`{section}.", f"`{where}.")) from None
+            raise ConfigError(_relocate(str(e), section, where)) from None
         raise
+
+
+def _relocate(message: str, section: str, where: str) -> str:
+    """`message` with every dotted path under `section` (`model.n_heads`, backticked or not) moved under `where`."""
+    return re.sub(rf"(?<![\w.]){re.escape(section)}\.(?=\w)", f"{where}.", message)
+
+
+def blame_overrides(err: ConfigError, written: Mapping[str, Any], *, base_valid: bool = True) -> ConfigError:
+    """`err` led by the key(s) the user wrote that broke a rule stated on another field.
+
+    A cross-field rule names the field it is checked on (`hrm.d_model` must be divisible by hrm.n_heads=3), which
+    need not be the key the user set (`--set hrm.n_heads=3`). The culprit is a written key the message mentions (as
+    `hrm.n_heads`, or as a bare `n_heads` of the same section, then of any section); when the config was valid before
+    the keys were written (`base_valid`), else the only written key, else the written keys of the field's section.
+    `err` comes back unchanged when it already names a written key or no culprit is found.
+    """
+    msg = str(err)
+    m = re.search(r"`([^`]+)`", msg)
+    if m is None or not written:
+        return err
+    subject = m.group(1)
+    if any(subject == k or subject.startswith((f"{k}.", f"{k}[")) for k in written):
+        return err
+    section, rest = subject.rpartition(".")[0], msg[m.end():]
+
+    def said(name: str) -> bool:
+        return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", rest) is not None
+
+    culprits = [k for k in written if said(k) or (k.rpartition(".")[0] == section and said(k.rpartition(".")[2]))]
+    culprits = culprits or [k for k in written if said(k.rpartition(".")[2])]
+    if not culprits and base_valid:
+        culprits = list(written) if len(written) == 1 else [k for k in written if k.rpartition(".")[0] == section]
+    if not culprits:
+        return err
+    head = ", ".join(f"`{k}`={written[k]!r}" for k in culprits)
+    return ConfigError(f"{head}: {msg}")
+
+
+def _leaves(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted path -> value of every leaf of a nested mapping (what a YAML file writes)."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = _join(prefix, str(k))
+        out.update(_leaves(v, key) if isinstance(v, dict) and v else {key: v})
+    return out
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -284,7 +331,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 def apply_overrides(cfg: T, overrides: list[str] | dict[str, Any]) -> T:
     """Return a copy of `cfg` with dotted-key overrides applied and re-validated."""
     data = to_dict(cfg)
-    items = overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides)
+    items = list(overrides.items() if isinstance(overrides, dict) else (parse_override(o) for o in overrides))
     for key, value in items:
         parts = key.split(".")
         node_cls: Any = type(cfg)
@@ -300,7 +347,10 @@ def apply_overrides(cfg: T, overrides: list[str] | dict[str, Any]) -> T:
                 if not dataclasses.is_dataclass(sub):
                     raise ConfigError(f"`{'.'.join(parts[: i + 1])}` is a value, not a section; use --set {'.'.join(parts[: i + 1])}=...")
                 node_cls, node = sub, node[part]
-    return from_dict(type(cfg), data)
+    try:
+        return from_dict(type(cfg), data)
+    except ConfigError as e:
+        raise blame_overrides(e, dict(items)) from None
 
 
 def field_help(cls: type, prefix: str = "") -> list[tuple[str, str, Any]]:
@@ -385,12 +435,13 @@ def load_yaml(path: str | Path, cls: type[T], base: T | None = None) -> T:
                           f"{type(data).__name__}; write it as `section: {{field: value}}`")
     if "meta" in data and "meta" not in {f.name for f in dataclasses.fields(cls)}:  # type: ignore[arg-type]
         data = {k: v for k, v in data.items() if k != "meta"}  # provenance of a saved experiment, not config
+    written = _leaves(data)
     if base is not None:
         data = _merged(to_dict(base), data)
     try:
         return from_dict(cls, data)
     except ConfigError as e:
-        raise ConfigError(f"config file {shown}: {e}") from None
+        raise ConfigError(f"config file {shown}: {blame_overrides(e, written)}") from None
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:

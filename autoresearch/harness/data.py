@@ -56,6 +56,7 @@ import torch
 
 from autoresearch.errors import DataError
 from autoresearch.harness.atomic import CACHE_ELSEWHERE, atomic_write_text, disk_error, file_lock
+from autoresearch.harness.settings import cache_root
 from autoresearch.harness.tokenizer import EOT, ByteTokenizer, HFTokenizer, Tokenizer, cached_bpe, load_tokenizer
 
 __all__ = [
@@ -66,7 +67,6 @@ __all__ = [
     "read_documents",
     "split_documents",
     "val_windows",
-    "cache_root",
 ]
 
 _FORMAT = 2  # bump when the cache layout or the document rules change (2: long paragraphs cut at lines, strict UTF-8)
@@ -99,11 +99,6 @@ class ValSet:
 
 
 # --- sources -> documents --------------------------------------------------------------------------------------------
-
-
-def cache_root(cache_dir: str = "") -> Path:
-    """Token cache root: the config's `cache_dir`, else $AUTORESEARCH_CACHE, else ~/.cache/autoresearch."""
-    return Path(cache_dir or os.environ.get("AUTORESEARCH_CACHE") or Path.home() / ".cache" / "autoresearch")
 
 
 def _cap_bytes(max_corpus_mb: float) -> int:

@@ -9,9 +9,8 @@ top, so a config that passes can still run out of memory; the check is a floor, 
 
 from __future__ import annotations
 
-import os
-
 from autoresearch.errors import ConfigError
+from autoresearch.harness.provenance import memory_bytes
 
 __all__ = ["BYTES_PER_PARAM", "device_memory", "check_fits", "human_bytes"]
 
@@ -40,11 +39,8 @@ def device_memory(device: str) -> tuple[int, str] | None:
             return None
         if device != "auto":
             return None  # the training loop says that CUDA is missing
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not POSIX
-        return None
-    return int(total), "RAM"
+    total = memory_bytes()
+    return None if total is None else (total, "RAM")
 
 
 def check_fits(n_params: int, device: str, fix: str) -> None:

@@ -2,8 +2,12 @@
 content), cut at stop sequences, extract the function (plus the imports, helpers and constants it may use) and drop
 trailing prints/asserts.
 
-Stop sequences are the ones the reference harnesses use, so numbers stay comparable: HumanEval's are the Codex
-paper's (Chen et al. 2021, §2.3); MBPP's are bigcode-evaluation-harness's.
+One policy decides the stop list and the clean-up for every scorer (`stop_policy`, used by eval-code and the codegen
+testbed's own pass@k through harness/sample_score.py): a task whose completion continues its prompt (HumanEval, the
+generated suite: `program_prefix` is the prompt) is cut at HumanEval's stops, one whose completion is the whole
+program (MBPP) at MBPP's, and a chat model's answer gets no stops (its code comes out of the fence). The stop
+sequences are the ones the reference harnesses use, so numbers stay comparable: HumanEval's are the Codex paper's
+(Chen et al. 2021, §2.3); MBPP's are bigcode-evaluation-harness's.
 
 Fences follow CommonMark 0.31 §4.5: a fence of N >= 3 backticks (or tildes) closes only on a line of >= N of the
 same character and nothing else, so a 4-backtick block holding a 3-backtick line stays whole; a backtick fence's info
@@ -21,10 +25,16 @@ import textwrap
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from autoresearch.harness.code_tasks import CodeTask
 
 __all__ = [
     "HUMANEVAL_STOP",
     "MBPP_STOP",
+    "StopPolicy",
+    "stop_policy",
     "CodeBlock",
     "code_blocks",
     "choose_block",
@@ -295,3 +305,34 @@ def looks_fenced(completion: str) -> bool:
     """Whether a completion begins with a markdown fence (``` or ~~~): chat output stored without post-processing,
     which scores as a syntax error when run as written."""
     return completion.lstrip().startswith(("```", "~~~"))
+
+
+# --- the one policy ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StopPolicy:
+    """How completions of a task are requested and turned into the completion that is scored."""
+
+    mode: Literal["humaneval", "mbpp"]
+    """humaneval: the completion continues the prompt; mbpp: the completion is the whole program."""
+    chat: bool = False
+    """A chat model: it answers an instruction (`code_tasks.chat_prompt`), usually in a fence; no stop sequences."""
+
+    @property
+    def cut(self) -> tuple[str, ...]:
+        """The mode's stop sequences, applied by `clean` to unfenced text (a chat answer without a fence too)."""
+        return HUMANEVAL_STOP if self.mode == "humaneval" else MBPP_STOP
+
+    @property
+    def stop(self) -> tuple[str, ...]:
+        """Stop sequences passed to the sampler: `cut`, none for a chat model (its code sits inside a fence)."""
+        return () if self.chat else self.cut
+
+    def clean(self, raw: str, entry_point: str) -> str:
+        """The completion to score from a model's raw text (see `postprocess_completion`)."""
+        return postprocess_completion(raw, entry_point, self.mode, stop=self.cut)
+
+
+def stop_policy(task: CodeTask, chat: bool = False) -> StopPolicy:
+    """The policy for `task`, decided by its prompt style: a completion that continues the prompt (the task has a
+    `program_prefix`: HumanEval, the generated suite) or a whole program (MBPP)."""
+    return StopPolicy("humaneval" if task.program_prefix else "mbpp", chat)

@@ -17,10 +17,11 @@ import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import torch
+
+from autoresearch.harness.provenance import read_cpuinfo  # the one reader of /proc/cpuinfo
 
 __all__ = ["PRECISIONS", "Precision", "PrecisionChoice", "cpu_bf16_flags", "read_cpuinfo", "resolve_precision",
            "autocast"]
@@ -42,14 +43,6 @@ class PrecisionChoice:
 
     def as_dict(self) -> dict[str, str]:
         return {"precision": self.precision, "requested": self.requested, "reason": self.reason}
-
-
-def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> str | None:
-    """The text of /proc/cpuinfo, or None where there is none (macOS, Windows, a sandbox without /proc)."""
-    try:
-        return Path(path).read_text(errors="replace")
-    except OSError:
-        return None
 
 
 def cpu_bf16_flags(cpuinfo: str) -> list[str]:

@@ -1,7 +1,9 @@
-"""Provenance of a run: git commit + dirty flag, package versions, hardware, command line.
+"""Provenance of a run: git commit + dirty flag, package versions, hardware, command line; the machine fingerprint.
 
 Written into every experiment's `config.yaml` under `meta` so a result can be traced to the code and machine that
-produced it (STYLE.md §9).
+produced it (STYLE.md §9). The one place that reads machine facts (/proc/cpuinfo, memory, versions):
+`machine_fingerprint()` keys regression traces and a study's recorded environment, `hardware_info()` describes a run.
+Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_info", "package_versions", "hardware_info", "run_metadata"]
+__all__ = ["git_info", "package_versions", "hardware_info", "run_metadata", "machine_fingerprint", "cpu_model",
+           "read_cpuinfo", "memory_bytes", "memory_gb"]
 
 _PACKAGES = ("autoresearch", "torch", "numpy", "tokenizers")
 
@@ -48,14 +51,56 @@ def package_versions() -> dict[str, str | None]:
     return out
 
 
-def _cpu_model() -> str:
+def read_cpuinfo(path: str | Path = "/proc/cpuinfo") -> str | None:
+    """The text of /proc/cpuinfo, or None where there is none (macOS, Windows, a sandbox without /proc)."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        return Path(path).read_text(errors="replace")
     except OSError:
-        pass
+        return None
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's `model name` from /proc/cpuinfo (or the given text), else what `platform` knows."""
+    text = read_cpuinfo() if cpuinfo is None else cpuinfo
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == "model name":
+            return value.strip()
     return platform.processor() or platform.machine()
+
+
+def memory_bytes() -> int | None:
+    """Physical memory (RAM) in bytes, None where the OS does not say (not POSIX)."""
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory_gb() -> float | None:
+    """Physical memory in GiB (one decimal), None where the OS does not say."""
+    total = memory_bytes()
+    return None if total is None else round(total / 2**30, 1)
+
+
+def _version(pkg: str) -> str:
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "-"
+
+
+def machine_fingerprint() -> dict[str, str]:
+    """What a bit-for-bit CPU result depends on besides the code: interpreter, libraries, CPU, and the precision
+    `train.precision=auto` resolves to on this CPU (a trace recorded when the default was bf16 must not be compared
+    with an fp32 run of the same declared config). Keys regression traces (research/regression.py)."""
+    import torch
+
+    from autoresearch.harness.precision import resolve_precision
+
+    auto = resolve_precision("auto", torch.device("cpu")).precision
+    return {"python": platform.python_version(), "torch": _version("torch"), "numpy": _version("numpy"),
+            "machine": platform.machine(), "cpu": cpu_model(), "precision_auto": auto}
 
 
 def hardware_info(device: str | None = None) -> dict[str, Any]:
@@ -64,15 +109,12 @@ def hardware_info(device: str | None = None) -> dict[str, Any]:
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
     }
-    try:
-        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        info["memory_gb"] = round(pages / 2**30, 1)
-    except (ValueError, OSError):
-        pass
+    if (mem := memory_gb()) is not None:
+        info["memory_gb"] = mem
     if torch.cuda.is_available() and (device is None or str(device).startswith("cuda")):
         idx = torch.device(device).index or 0 if device else 0
         props = torch.cuda.get_device_properties(idx)

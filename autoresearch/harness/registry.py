@@ -49,11 +49,12 @@ from autoresearch.harness.atomic import (
     remove_stale_temps,
     scan_jsonl,
 )
+from autoresearch.harness.settings import DEFAULT_EXPERIMENTS_ROOT
 
 __all__ = ["Experiment", "new_experiment", "open_experiment", "list_experiments", "DEFAULT_ROOT", "STATUSES",
            "FINISHED", "LOCK"]
 
-DEFAULT_ROOT = "experiments"
+DEFAULT_ROOT = DEFAULT_EXPERIMENTS_ROOT
 STATUSES = ("running", "ok", "diverged", "crashed")
 FINISHED = ("ok", "diverged")  # a resume would overwrite these results; running/killed/crashed/empty may resume
 LOCK = "run.lock"
@@ -129,12 +130,14 @@ class Experiment:
         return data
 
     def testbed(self) -> str | None:
-        """`lm` or `codegen` for a training experiment, None for an eval-code one (from config.yaml)."""
+        """The testbed that trained this experiment, None for an eval-code one: `meta.testbed` of config.yaml, the
+        spec `testbeds.get_testbed` resolves (a registered name, `module.path:Class`, or an absolute
+        `file.py:Class`). A folder written before runs recorded it is guessed from its sections (`arch`: codegen)."""
         cfg = self.read_config()
         if "command" in cfg:
             return None
         meta = cfg.get("meta") or {}
-        if isinstance(meta.get("testbed"), str):
+        if isinstance(meta.get("testbed"), str) and meta["testbed"]:
             return str(meta["testbed"])
         return "codegen" if "arch" in cfg else "lm"
 

@@ -5,26 +5,22 @@ Adapters (one small class each):
     openai:MODEL[@BASE_URL]         an OpenAI-compatible /completions endpoint (vLLM, llama.cpp server, ollama, ...)
     openai-chat:MODEL[@BASE_URL]    the same for /chat/completions
     python:package.module:function  a plain Python callable
-The base URL defaults to $OPENAI_BASE_URL (else api.openai.com) and the key comes from $OPENAI_API_KEY (optional for
-local servers); plain urllib, no SDK. Higher layers add their own kinds (our testbed checkpoints: `exp-NNN`) with
-`register_sampler_factory(prefix, factory)`, so this module never imports them.
+The OpenAI adapters are thin: the HTTP transport (base URL from $OPENAI_BASE_URL, key from $OPENAI_API_KEY, retries,
+one-line errors) is `harness/llm/`, which the agents layer reuses. Higher layers add their own kinds (our testbed
+checkpoints: `exp-NNN`) with `register_sampler_factory(prefix, factory)`, so this module never imports them.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import os
-import time
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from autoresearch.errors import AutoresearchError, ConfigError, DataError
+from autoresearch.errors import ConfigError, DataError
+from autoresearch.harness.llm import OpenAIClient
 from autoresearch.harness.postprocess import truncate_at_stop
 
 __all__ = [
@@ -93,7 +89,8 @@ class CallableSampler(Sampler):
 
 # --- OpenAI-compatible HTTP ----------------------------------------------------------------------------------------
 class OpenAISampler(Sampler):
-    """Any OpenAI-compatible server; requests run `concurrency` at a time and are retried on 429/5xx/network."""
+    """Any OpenAI-compatible server, over `harness.llm.OpenAIClient` (which retries on 429/5xx/network); prompts
+    run `concurrency` at a time. Chat mode sends each prompt as one user message."""
 
     def __init__(
         self,
@@ -106,69 +103,38 @@ class OpenAISampler(Sampler):
         concurrency: int = 4,
         backoff_s: float = 0.5,
     ) -> None:
-        self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")
-        self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
+        self.client = OpenAIClient(model, base_url, api_key, timeout_s=timeout_s, max_retries=max_retries,
+                                   backoff_s=backoff_s)
         self.chat = chat
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
         self.concurrency = max(1, concurrency)
-        self.backoff_s = backoff_s
+
+    @property
+    def model(self) -> str:
+        return self.client.model
+
+    @property
+    def base_url(self) -> str:
+        return self.client.base_url
 
     @property
     def url(self) -> str:
-        return f"{self.base_url}/{'chat/completions' if self.chat else 'completions'}"
-
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        data = json.dumps(body).encode("utf-8")
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            req = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    return json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as e:
-                detail = e.read().decode("utf-8", "replace")[:200]
-                last = f"HTTP {e.code}: {detail}"
-                if e.code not in (408, 409, 429) and e.code < 500:
-                    break  # a client error will not fix itself
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
-            except json.JSONDecodeError as e:
-                last = f"response is not JSON ({e.msg})"
-            if attempt < self.max_retries:
-                time.sleep(self.backoff_s * 2**attempt)
-        fix = "check OPENAI_API_KEY" if "401" in last or "403" in last else "check the server is up and the model name"
-        raise AutoresearchError(f"sampling request to {self.url} (model {self.model}) failed: {last}; {fix}")
+        return self.client.url(self.chat)
 
     def _one_prompt(self, prompt: str, n: int, params: dict[str, Any]) -> list[str]:
         texts: list[str] = []
         while len(texts) < n:  # some servers (llama.cpp) ignore n: ask again for the rest
-            body: dict[str, Any] = {"model": self.model, "n": n - len(texts), **params}
             if self.chat:
-                body["messages"] = [{"role": "user", "content": prompt}]
+                r = self.client.chat([{"role": "user", "content": prompt}], n=n - len(texts), **params)
             else:
-                body["prompt"] = prompt
-            choices = self._post(body).get("choices") or []
-            if not choices:
-                raise AutoresearchError(f"{self.url} returned no choices for model {self.model}; check the model name")
-            choices = sorted(choices, key=lambda c: c.get("index", 0))
-            texts += [self._text(c) for c in choices]
+                r = self.client.complete(prompt, n=n - len(texts), **params)
+            texts += r.texts
         return texts[:n]
-
-    def _text(self, choice: dict[str, Any]) -> str:
-        if self.chat:
-            return (choice.get("message") or {}).get("content") or ""
-        return choice.get("text") or ""
 
     def generate(self, prompts, n=1, temperature=0.8, top_p=0.95, max_tokens=512, stop=None):  # noqa: D102
         _check_args(n, temperature, top_p, max_tokens)
         params: dict[str, Any] = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens}
         if stop:
-            params["stop"] = list(stop)[:4]  # the OpenAI API accepts at most 4; the rest are applied below
+            params["stop"] = list(stop)  # the client sends the API's first four; all of them are applied below
         with ThreadPoolExecutor(self.concurrency) as ex:
             outs = list(ex.map(lambda p: self._one_prompt(p, n, params), prompts))
         return [_cut(o, stop) for o in outs]

@@ -12,19 +12,20 @@ from typing import Any
 _EXPORTS = {
     # study file
     "Study": "study", "Idea": "study", "ResolvedStudy": "study", "load_study": "study", "parse_study": "study",
-    "resolve_study": "study", "load_testbed": "study",
+    "resolve_study": "study",
     # statistics and verdicts
     "Summary": "stats", "summarize": "stats", "paired_deltas": "stats", "mean_ci": "stats", "paired_t": "stats",
-    "welch_t": "stats", "welch_ci": "stats", "bootstrap_ci": "stats", "t_cdf": "stats", "t_ppf": "stats",
+    "welch_t": "stats", "welch_ci": "stats", "bootstrap_ci": "stats",
     "DecisionRule": "verdicts", "Verdict": "verdicts", "decide": "verdicts", "rule_text": "verdicts",
-    "format_verdict": "verdicts", "n_looks": "verdicts",
+    "format_verdict": "verdicts",
     # persistence
-    "Ledger": "ledger", "StudyState": "state",
+    "Ledger": "ledger", "StudyState": "state", "TrialRecord": "state", "StageStatus": "state",
     # trials, regression, pipeline
-    "TrialSpec": "trial", "TrialOutcome": "trial", "run_trial": "trial",
-    "Trace": "regression", "read_trace": "regression", "first_difference": "regression",
-    "StudyRunner": "runner", "StudyResult": "runner", "prepare_study": "study_dir", "open_study": "study_dir",
-    "accept_baseline": "study_dir", "default_workers": "runner",
+    "TrialSpec": "trial", "TrialOutcome": "trial",
+    "TrialScheduler": "scheduler", "default_workers": "scheduler",
+    "run_study": "runner", "StudyRunner": "runner", "StudyResult": "runner", "prepare_study": "study_dir",
+    "open_study": "study_dir", "accept_baseline": "study_dir", "check_study": "study",
+    "StudyStatus": "status", "study_status": "status",
     # outputs
     "write_idea_log": "idea_log", "write_report": "report",
 }

@@ -15,7 +15,6 @@ from pathlib import Path
 from autoresearch.harness.atomic import atomic_write_text
 from autoresearch.research.state import StudyState
 from autoresearch.research.study import ResolvedStudy
-from autoresearch.research.verdicts import Verdict
 
 __all__ = ["write_idea_log", "render_idea_log", "STATUS_ORDER"]
 
@@ -33,16 +32,15 @@ def _p(p: float) -> str:
 
 
 def _date(state: StudyState, arm: str) -> str:
-    times = [t.get("finished_at", "") for t in state.data["trials"].values() if t.get("arm") == arm]
-    return (max(times) if times else state.data.get("created_at", ""))[:10]
+    times = [t.finished_at for t in state.trials.values() if t.arm == arm]
+    return (max(times) if times else state.created_at)[:10]
 
 
 def render_idea_log(resolved: ResolvedStudy, state: StudyState) -> str:
     """Markdown of the idea log."""
     s = resolved.study
     metric = s.metric.name
-    verdicts = [Verdict.from_dict(state.data["verdicts"][a]) for a in resolved.idea_names
-                if a in state.data["verdicts"]]
+    verdicts = [state.verdicts[a] for a in resolved.idea_names if a in state.verdicts]
     lines = [f"# Idea log — study `{resolved.name}`", "",
              f"{s.description}".strip(), "",
              f"Metric `{metric}` ({resolved.direction} is better); Δ = idea − baseline oriented so Δ > 0 is better; "

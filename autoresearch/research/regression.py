@@ -7,7 +7,8 @@ store shared by every study on this machine, and compares each later study's run
 an "off" flag that still changes the baseline; a mismatch names the first differing step.
 
 Traces are keyed by what the short run is declared to be — testbed, preset, its overrides — and by the machine
-fingerprint (Python, torch, numpy, CPU model), *not* by the resolved config: adding a new flag field to a config
+fingerprint (Python, torch, numpy, CPU model, what precision `auto` resolves to: harness/provenance.py
+`machine_fingerprint`), *not* by the resolved config: adding a new flag field to a config
 must not silently start a new trace, or the check could never catch the change it exists for. Floating-point
 results legitimately differ across CPUs and library versions, so another fingerprint records its own trace.
 The first recording runs the short run twice and requires the two to agree, proving the run is deterministic.
@@ -17,21 +18,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from autoresearch.errors import StudyError
 from autoresearch.harness.atomic import atomic_write_text, read_jsonl
-from autoresearch.harness.precision import resolve_precision
+from autoresearch.harness.settings import load_settings
 
-__all__ = ["Trace", "fingerprint", "trace_key", "trace_store", "read_trace", "first_difference", "load_trace",
+__all__ = ["Trace", "trace_key", "trace_store", "read_trace", "first_difference", "load_trace",
            "save_trace"]
 
 
@@ -47,32 +43,6 @@ class Trace:
         return [float(x).hex() for x in self.losses]
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _version(pkg: str) -> str:
-    try:
-        return metadata.version(pkg)
-    except metadata.PackageNotFoundError:
-        return "-"
-
-
-def fingerprint() -> dict[str, str]:
-    """What a bit-for-bit CPU result depends on besides the code: interpreter, libraries, CPU, and the precision
-    `train.precision=auto` resolves to on this CPU (a trace recorded when the default was bf16 must not be compared
-    with an fp32 run of the same declared config)."""
-    auto = resolve_precision("auto", torch.device("cpu")).precision
-    return {"python": platform.python_version(), "torch": _version("torch"), "numpy": _version("numpy"),
-            "machine": platform.machine(), "cpu": _cpu_model(), "precision_auto": auto}
-
-
 def trace_key(testbed: str, preset: str, overrides: dict[str, Any], fp: dict[str, str]) -> str:
     """Store key of a short run: declared inputs + machine fingerprint."""
     blob = json.dumps({"testbed": testbed, "preset": preset, "overrides": overrides, "fp": fp}, sort_keys=True,
@@ -84,8 +54,7 @@ def trace_store(configured: str = "") -> Path:
     """Directory of recorded traces: `regression.store`, else $AUTORESEARCH_CACHE/traces, else ~/.cache/...."""
     if configured:
         return Path(configured).expanduser()
-    root = os.environ.get("AUTORESEARCH_CACHE") or str(Path.home() / ".cache" / "autoresearch")
-    return Path(root) / "traces"
+    return load_settings().traces_dir
 
 
 def read_trace(exp_path: str | Path) -> Trace:

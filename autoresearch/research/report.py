@@ -22,7 +22,7 @@ from autoresearch.research.idea_log import STATUS_ORDER
 from autoresearch.research.ledger import Ledger, pair_deltas
 from autoresearch.research.state import StudyState, now
 from autoresearch.research.study import BASELINE, ResolvedStudy
-from autoresearch.research.verdicts import VERDICTS, Verdict, rule_text
+from autoresearch.research.verdicts import VERDICTS, rule_text
 
 __all__ = ["write_report", "collect_curves", "timing"]
 
@@ -43,26 +43,27 @@ def collect_curves(resolved: ResolvedStudy, state: StudyState) -> tuple[dict[str
     """arm -> [(x, loss)] per ok trial, from each experiment's log.jsonl; x is tokens when logged, else steps."""
     curves: dict[str, list] = {BASELINE: [], **{a: [] for a in resolved.idea_names}}
     xkey = "tokens"
-    for t in state.data["trials"].values():
-        if t.get("arm") not in curves or t.get("status") != "ok" or not t.get("exp"):
+    for t in state.trials.values():
+        if t.arm not in curves or not t.ok or not t.exp:
             continue
-        rows = [r for r in read_jsonl(Path(t["exp"]) / "log.jsonl") if "loss" in r]
+        rows = [r for r in read_jsonl(Path(t.exp) / "log.jsonl") if "loss" in r]
         if not rows:
             continue
         if any("tokens" not in r for r in rows):
             xkey = "step"
-        curves[t["arm"]].append(([r.get(xkey, r.get("step", 0)) for r in rows], [float(r["loss"]) for r in rows]))
+        curves[t.arm].append(([r.get(xkey, r.get("step", 0)) for r in rows], [float(r["loss"]) for r in rows]))
     return curves, xkey
 
 
 def timing(state: StudyState) -> dict[str, float]:
     """Study wall time vs the trials' own time (train() calls and whole subprocesses)."""
-    trials = state.data["trials"].values()
-    train = sum(float(t.get("train_wall_s") or 0) for t in trials)
-    proc = sum(float(t.get("wall_s") or 0) for t in trials)
-    checks = float(state.data["stages"].get("checks", {}).get("seconds") or 0)
+    trials = state.trials.values()
+    train = sum(float(t.train_wall_s or 0) for t in trials)
+    proc = sum(float(t.wall_s or 0) for t in trials)
+    checks_stage = state.stages.get("checks")
+    checks = float(checks_stage.seconds or 0) if checks_stage else 0.0
     wall = state.wall_seconds()
-    workers = max((r.get("workers", 1) for r in state.data["runs"]), default=1)
+    workers = max((r.workers for r in state.runs), default=1)
     return {"wall_s": wall, "train_s": train, "process_s": proc + checks, "workers": workers,
             "utilisation": train / (wall * workers) if wall > 0 else math.nan}
 
@@ -70,8 +71,7 @@ def timing(state: StudyState) -> dict[str, float]:
 def _blocks(resolved: ResolvedStudy, state: StudyState, ledger: Ledger, pngs: dict[str, bytes]) -> list[Block]:
     s = resolved.study
     metric = s.metric.name
-    verdicts = [Verdict.from_dict(state.data["verdicts"][a]) for a in resolved.idea_names
-                if a in state.data["verdicts"]]
+    verdicts = [state.verdicts[a] for a in resolved.idea_names if a in state.verdicts]
     b: list[Block] = [("h1", f"Study {resolved.name}"), ("p", s.description or ""),
                       ("p", f"Generated {now()} · testbed `{s.testbed}` preset `{s.preset}` · metric `{metric}` "
                             f"({resolved.direction} is better)")]
@@ -97,26 +97,26 @@ def _blocks(resolved: ResolvedStudy, state: StudyState, ledger: Ledger, pngs: di
                for i in s.ideas]))
 
     # --- baseline and regression ---
-    base = state.data.get("baseline", {})
+    base = state.baseline
     b.append(("h2", "Baseline reproduction"))
-    acc = base.get("accepted")
-    rec = acc["value"] if acc else s.baseline.value
-    vals = ", ".join(f"{v:.4f}" for v in base.get("values") or [])
+    acc = base.accepted
+    rec = acc.value if acc else s.baseline.value
+    vals = ", ".join(f"{v:.4f}" for v in base.values)
     if rec is None:
-        b.append(("p", f"No recorded value; measured {metric} {_f(base.get('measured'), '.4f')} over seeds ({vals})."))
+        b.append(("p", f"No recorded value; measured {metric} {_f(base.measured, '.4f')} over seeds ({vals})."))
     else:
         src = f" (source: {s.baseline.source})" if s.baseline.source else ""
-        note = f" — accepted on {acc['at']} replacing {acc.get('previous')}" if acc else ""
+        note = f" — accepted on {acc.at} replacing {acc.previous}" if acc else ""
         b.append(("p", f"Recorded {metric} {rec:.4f}{src}{note}; tolerance {100 * s.baseline.tolerance:g}%; measured "
-                       f"{_f(base.get('measured'), '.4f')} over {len(base.get('values') or [])} seeds ({vals})."))
-    regst = state.data["stages"].get("regression")
+                       f"{_f(base.measured, '.4f')} over {len(base.values)} seeds ({vals})."))
+    regst = state.stages.get("regression")
     b.append(("h2", "Baseline-path regression"))
     if not s.regression.enabled:
         b.append(("p", "Disabled in the study file."))
     elif regst:
-        b.append(("p", f"Per-step loss trace of a {regst.get('steps', '?')}-step deterministic baseline run with every "
-                       f"idea flag explicitly off: **{regst.get('result', regst.get('status'))}** bit for bit "
-                       f"(trace store `{regst.get('store', '')}`; copy in regression_trace.json)."))
+        b.append(("p", f"Per-step loss trace of a {regst.steps if regst.steps is not None else '?'}-step deterministic "
+                       f"baseline run with every idea flag explicitly off: **{regst.result or regst.status}** bit for "
+                       f"bit (trace store `{regst.store}`; copy in regression_trace.json)."))
 
     # --- plots ---
     b.append(("h2", "Loss curves"))
@@ -134,28 +134,28 @@ def _blocks(resolved: ResolvedStudy, state: StudyState, ledger: Ledger, pngs: di
         ["budget per trial", f"tokens={bud.tokens or 'preset'} seconds={bud.seconds or '-'}"],
         ["base overrides", ", ".join(f"{k}={v}" for k, v in s.overrides.items()) or "-"],
         ["seeds", f"initial {sp.initial}, max {sp.max}, step {sp.step}, base {sp.base}"],
-        ["trials recorded", str(len(state.data["trials"]))],
+        ["trials recorded", str(len(state.trials))],
         ["study wall time", f"{tm['wall_s']:.1f} s"],
         ["Σ trials' train() time", f"{tm['train_s']:.1f} s over {tm['workers']} workers"],
         ["Σ trial process time", f"{tm['process_s']:.1f} s (interpreter start, data, eval included)"],
         ["worker utilisation by training", f"{100 * tm['utilisation']:.1f}%" if math.isfinite(tm["utilisation"])
          else "-"],
     ]))
-    env = state.data.get("environment", {})
+    env = state.environment
     b.append(("h2", "Environment"))
     b.append(("table", ["key", "value"], [[k, str(v)] for k, v in env.items()]))
 
     # --- trials ---
     b.append(("h2", "Trials"))
-    deltas = pair_deltas(state.data["trials"].values(), resolved.direction)  # from the state: whichever came first
+    deltas = pair_deltas([t.to_dict() for t in state.trials.values()], resolved.direction)  # from the state: whichever came first
     problem = ledger.problem()
     if problem:
         b.append(("p", f"**Ledger damage:** {problem}."))
     trows = []
-    for tid, t in state.data["trials"].items():
-        trows.append([tid, str(t.get("arm")), str(t.get("seed")), str(t.get("status")), _f(t.get("metric"), ".4f"),
-                      _f(deltas.get(tid)), f"{float(t.get('train_wall_s') or 0):.1f}", str(t.get("attempts")),
-                      Path(t.get("exp") or "-").name, (t.get("error") or "")[:120]])
+    for tid, t in state.trials.items():
+        trows.append([tid, t.arm, str(t.seed), t.status, _f(t.metric, ".4f"), _f(deltas.get(tid)),
+                      f"{float(t.train_wall_s or 0):.1f}", str(t.attempts), Path(t.exp or "-").name,
+                      (t.error or "")[:120]])
     b.append(("table", ["trial", "arm", "seed", "status", metric, "Δ", "train s", "attempts", "exp", "error"], trows))
     return b
 
@@ -226,15 +226,15 @@ def _html(blocks: list[Block], pngs: dict[str, bytes], title: str) -> str:
 
 
 def _running_best(resolved: ResolvedStudy, state: StudyState, ledger: Ledger) -> tuple[list, list]:
-    verdicts = state.data.get("verdicts", {})
+    verdicts = state.verdicts
     order: dict[str, dict] = {}
     for r in ledger.records("trial"):
         if r.get("status") == "ok" and r.get("metric") is not None:
             order[r["trial"]] = r  # the last record of a trial wins (retries)
-    status = {a: Verdict.from_dict(v).log_status for a, v in verdicts.items()}
+    status = {a: v.log_status for a, v in verdicts.items()}
     points = [{"order": i, "arm": r["arm"], "value": float(r["metric"]), "status": status.get(r["arm"], "")}
               for i, r in enumerate(order.values())]
-    base = state.data.get("baseline", {}).get("measured")
+    base = state.baseline.measured
     steps: list[tuple[int, float, str]] = []
     if base is None or not points:
         return points, steps
@@ -242,10 +242,10 @@ def _running_best(resolved: ResolvedStudy, state: StudyState, ledger: Ledger) ->
     first_base = next((p["order"] for p in points if p["arm"] == BASELINE), 0)
     steps.append((first_base, float(base), "baseline"))
     kept = [(max(p["order"] for p in points if p["arm"] == a), a) for a, v in verdicts.items()
-            if v.get("verdict") == "KEEP" and any(p["arm"] == a for p in points)]
+            if v.verdict == "KEEP" and any(p["arm"] == a for p in points)]
     for at, arm in sorted(kept):
-        mean = verdicts[arm].get("idea_mean")
-        if mean is not None and better(mean, steps[-1][1]):
+        mean = verdicts[arm].idea_mean
+        if math.isfinite(mean) and better(mean, steps[-1][1]):
             steps.append((at, float(mean), arm))
     return points, steps
 
@@ -253,8 +253,7 @@ def _running_best(resolved: ResolvedStudy, state: StudyState, ledger: Ledger) ->
 def write_report(study_dir: Path, resolved: ResolvedStudy, state: StudyState, ledger: Ledger) -> tuple[Path, Path]:
     """Render plots, report.md and report.html into the study folder; return the two report paths."""
     sdir = Path(study_dir)
-    verdicts = [Verdict.from_dict(state.data["verdicts"][a]) for a in resolved.idea_names
-                if a in state.data["verdicts"]]
+    verdicts = [state.verdicts[a] for a in resolved.idea_names if a in state.verdicts]
     labels = {v.idea: (v.verdict, v.log_status) for v in verdicts}
     curves, xkey = collect_curves(resolved, state)
     rows = [{**v.to_dict(), "status": v.log_status} for v in verdicts]

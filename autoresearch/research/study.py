@@ -44,6 +44,7 @@ __all__ = [
     "Study",
     "ResolvedStudy",
     "load_study",
+    "check_study",
     "read_study_yaml",
     "parse_study",
     "resolve_study",
@@ -346,6 +347,17 @@ def load_study(path: str | Path) -> Study:
     return study
 
 
+def check_study(study: Study) -> Study:
+    """An in-memory `Study` checked exactly as a study file is (returns a checked copy, errors name `<Study NAME>`);
+    a file testbed given by a relative path (`tb.py:Class`) is resolved against the working folder."""
+    if not isinstance(study, Study):
+        raise StudyError(f"expected a Study or the path of a study file, got {type(study).__name__}; build one with "
+                         f"`Study(name=..., ideas=[Idea(...)])` or `load_study(path)`")
+    checked = parse_study(to_dict(study), source=f"<Study {study.name!r}>")
+    checked.testbed = _absolute_ref(checked.testbed, Path.cwd())
+    return checked
+
+
 def _absolute_ref(ref: str, base_dir: Path) -> str:
     """A file testbed (`some/file.py:Class`) is resolved relative to the study file's folder."""
     if ".py:" in ref:
@@ -495,7 +507,7 @@ def resolve_study(study: Study) -> ResolvedStudy:
         try:
             cfg = testbed.make_config(study.preset, dict(overrides))
         except AutoresearchError as e:
-            raise _config_error(str(e), study, where) from None
+            raise _partial_steps(testbed, study, overrides, where) or _config_error(str(e), study, where) from None
         _check_runnable(testbed, cfg, study, where)
         return cfg
 
@@ -546,6 +558,29 @@ def resolve_study(study: Study) -> ResolvedStudy:
     return ResolvedStudy(study, testbed, direction, arms, reg_overrides, reg_key, definition)
 
 
+def _partial_steps(testbed: Testbed, study: Study, overrides: dict[str, Any], where: str) -> StudyError | None:
+    """The error of a token budget that is not whole steps, in the study's terms (the key to set and its value)
+    instead of the testbed's (`train.train_tokens`, `--round-up`); None when the config fails for another reason.
+    Found by asking `make_config` to round the budget up: if that config builds, the budget was the only problem."""
+    key = next((k for k, v in testbed.budget_overrides(tokens=1).items() if v == 1), None)
+    tokens = overrides.get(key) if key else None
+    try:
+        rounded = testbed.make_config(study.preset, dict(overrides), round_up=True)  # type: ignore[call-arg]
+    except (AutoresearchError, TypeError):  # another problem, or a testbed whose make_config cannot round
+        return None
+    fixed = getattr(getattr(rounded, "train", None), "train_tokens", None)
+    per_step = getattr(rounded, "tokens_per_step", None)
+    if not isinstance(tokens, int) or not isinstance(fixed, int) or fixed == tokens or not isinstance(per_step, int):
+        return None
+    return _whole_steps(per_step, tokens, fixed, study, where)
+
+
+def _whole_steps(per_step: int, tokens: int, fixed: int, study: Study, where: str) -> StudyError:
+    key = "regression.tokens" if where.startswith("regression") else "budget.tokens"
+    return _config_error(f"the testbed trains whole steps of {per_step} tokens, so a budget of {tokens} tokens cannot "
+                         f"run; set `{key}: {fixed}` (a multiple of {per_step})", study, where)
+
+
 def _check_runnable(testbed: Testbed, cfg: Any, study: Study, where: str) -> None:
     """What the testbed would refuse at the start of `train` (a budget of partial steps, ...), found now: otherwise
     every trial crashes on it (issue 8 §4)."""
@@ -561,11 +596,7 @@ def _check_runnable(testbed: Testbed, cfg: Any, study: Study, where: str) -> Non
         per_step = getattr(cfg, "tokens_per_step", None)
         tokens = getattr(getattr(cfg, "train", None), "train_tokens", None)
         if isinstance(per_step, int) and per_step > 0 and isinstance(tokens, int) and tokens % per_step:
-            fixed = max(1, -(-tokens // per_step)) * per_step
-            key = "regression.tokens" if where.startswith("regression") else "budget.tokens"
-            raise _config_error(f"the testbed trains whole steps of {per_step} tokens, so a budget of {tokens} "
-                                f"tokens cannot run; set `{key}: {fixed}` (a multiple of {per_step})",
-                                study, where) from None
+            raise _whole_steps(per_step, tokens, max(1, -(-tokens // per_step)) * per_step, study, where) from None
         raise _config_error(str(e), study, where) from None
 
 

@@ -21,9 +21,13 @@ from typing import Any
 
 from autoresearch.errors import StudyError
 from autoresearch.harness.atomic import atomic_write_yaml, disk_errors
-from autoresearch.research.state import StudyState, is_running, now
+from autoresearch.harness.settings import DEFAULT_STUDIES_ROOT
+from autoresearch.research.lock import is_running
+from autoresearch.research.state import AcceptedBaseline, StudyState, now
 from autoresearch.research.study import (
     ResolvedStudy,
+    Study,
+    check_study,
     definition_changes,
     definition_hash,
     load_study,
@@ -34,7 +38,7 @@ from autoresearch.research.study import (
 
 __all__ = ["prepare_study", "open_study", "read_definition", "definition_problem", "accept_baseline", "storage_errors", "study_dir_for", "DEFAULT_STUDY_ROOT"]
 
-DEFAULT_STUDY_ROOT = "studies"
+DEFAULT_STUDY_ROOT = DEFAULT_STUDIES_ROOT
 
 
 def study_dir_for(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> Path:
@@ -50,7 +54,7 @@ def storage_errors(path: str | Path, name: str = "", elsewhere: str = "--root DI
 def _matches(resolved: ResolvedStudy, state: StudyState) -> bool:
     """Same definition as the stored hash (`resources` aside). A study created before resources were left out of
     the hash stored the hash of its whole study.yaml: it matches when that file's definition does, and is migrated."""
-    stored = state.data["definition_hash"]
+    stored = state.definition_hash
     if stored in (resolved.definition_hash, resolved.legacy_definition_hash):
         return True
     on_disk = _read_or_none(state.path.parent / "study.yaml")
@@ -59,7 +63,7 @@ def _matches(resolved: ResolvedStudy, state: StudyState) -> bool:
     legacy = hashlib.sha256(json.dumps(on_disk, sort_keys=True, default=str).encode()).hexdigest()[:16]
     if legacy == stored and definition_hash(on_disk) == resolved.definition_hash:
         with state.lock:
-            state.data["definition_hash"] = resolved.definition_hash
+            state.definition_hash = resolved.definition_hash
             state.save()
         return True
     return False
@@ -74,7 +78,7 @@ def _read_or_none(path: Path) -> Any:
 
 
 def _changes(resolved: ResolvedStudy, state: StudyState) -> str:
-    old = state.data.get("definition") or {}
+    old = state.definition
     if not old:  # a state from before definitions were stored: the study.yaml beside it (when not edited)
         old = _read_or_none(state.path.parent / "study.yaml") or {}
         old = old if isinstance(old, dict) else {}
@@ -96,15 +100,21 @@ def _archive(sdir: Path) -> Path:
     return dest
 
 
-def prepare_study(path: str | Path, root: str | Path = DEFAULT_STUDY_ROOT,
+def prepare_study(path: str | Path | Study, root: str | Path = DEFAULT_STUDY_ROOT,
                   restart: bool = False) -> tuple[ResolvedStudy, Path]:
-    """Load + resolve a study file and create (or re-open, if identical) its folder with study.yaml and state.
+    """Load + resolve a study file (or check an in-memory `Study`) and create (or re-open, if identical) its folder
+    with study.yaml and state.
 
     Everything is validated before anything is created. An existing study with the same definition is continued
     (a changed `resources:` section is taken over); with another definition it is refused unless `restart`, which
     moves the old folder to `<name>.old-<time>` and starts afresh. A missing or damaged study.yaml is rewritten
     from the file when the definition matches the state; a moved-aside state.json is rebuilt."""
-    resolved = resolve_study(load_study(path))
+    if isinstance(path, (str, Path)):
+        resolved = resolve_study(load_study(path))
+        again = f"`autoresearch study run {path} --restart`"
+    else:
+        resolved = resolve_study(check_study(path))
+        again = "`run_study(study, restart=True)`"
     sdir = study_dir_for(resolved.name, root)
     state_path = sdir / "state.json"
     with storage_errors(sdir, resolved.name):
@@ -116,12 +126,12 @@ def prepare_study(path: str | Path, root: str | Path = DEFAULT_STUDY_ROOT,
                 raise StudyError(
                     f"study {resolved.name!r} already exists in {sdir} with another definition"
                     f"{_changes(resolved, old)}; continue the old one with `autoresearch study resume "
-                    f"{resolved.name}`, or start over with the edited file: `autoresearch study run {path} --restart` "
+                    f"{resolved.name}`, or start over with the edited file: {again} "
                     f"(moves the old folder aside) or give it a new `name:`")
             _sync_definition_file(sdir, resolved)
             return resolved, sdir
         elif (sdir / "study.yaml").exists():
-            _reopen_without_state(sdir, resolved, str(path))
+            _reopen_without_state(sdir, resolved, again)
             return resolved, sdir
         sdir.mkdir(parents=True, exist_ok=True)
         atomic_write_yaml(sdir / "study.yaml", resolved.definition)
@@ -139,7 +149,7 @@ def _sync_definition_file(sdir: Path, resolved: ResolvedStudy) -> None:
         atomic_write_yaml(path, resolved.definition)
 
 
-def _reopen_without_state(sdir: Path, resolved: ResolvedStudy, source: str) -> None:
+def _reopen_without_state(sdir: Path, resolved: ResolvedStudy, again: str) -> None:
     """study.yaml without state.json (moved aside as advised): rebuild the state if the definitions agree."""
     on_disk = _read_or_none(sdir / "study.yaml")
     if isinstance(on_disk, dict) and on_disk != resolved.definition:
@@ -147,7 +157,7 @@ def _reopen_without_state(sdir: Path, resolved: ResolvedStudy, source: str) -> N
             diff = definition_changes(on_disk, resolved.definition)
             raise StudyError(f"study {resolved.name!r} in {sdir} was defined differently"
                              f"{' (' + '; '.join(diff) + ')' if diff else ''}; start over with "
-                             f"`autoresearch study run {source} --restart` or give the study a new `name:`")
+                             f"{again} or give the study a new `name:`")
     _sync_definition_file(sdir, resolved)
     StudyState.create(sdir / "state.json", resolved.name, resolved.definition_hash, resolved.definition)
 
@@ -215,20 +225,20 @@ def open_study(name: str, root: str | Path = DEFAULT_STUDY_ROOT) -> tuple[Resolv
     return resolved, sdir
 
 
-def accept_baseline(name: str, root: str | Path = DEFAULT_STUDY_ROOT, value: float | None = None) -> dict[str, Any]:
+def accept_baseline(name: str, root: str | Path = DEFAULT_STUDY_ROOT, value: float | None = None) -> AcceptedBaseline:
     """Accept the measured baseline mean (or `value`) as the study's recorded baseline; `resume` then continues."""
     if value is not None and not math.isfinite(value):
         raise StudyError(f"`--value` must be a finite number, got {value}; give the baseline metric, e.g. --value 5.13")
     sdir = study_dir_for(name, root)
     state = StudyState.load(sdir / "state.json")
-    measured = state.data["baseline"].get("measured")
+    measured = state.baseline.measured
     if value is None and measured is None:
         raise StudyError(f"study {name!r} has no measured baseline yet; run or resume it first "
                          f"(`autoresearch study resume {name}`)")
     chosen = float(measured if value is None else value)
+    accepted = AcceptedBaseline(chosen, now(), state.baseline.recorded, state.baseline.values)
     with storage_errors(sdir, name), state.lock:
-        state.data["baseline"]["accepted"] = {"value": chosen, "at": now(), "previous": state.data["baseline"].get(
-            "recorded"), "values": state.data["baseline"].get("values")}
-        state.data["stages"].pop("baseline", None)
+        state.baseline.accepted = accepted
+        state.stages.pop("baseline", None)
         state.save()
-    return state.data["baseline"]["accepted"]
+    return accepted

@@ -1,56 +1,209 @@
-"""The testbed interface: build from config -> train with a budget -> evaluate -> metrics dict.
+"""The testbed contract: typed config from presets -> train within a budget into an experiment folder -> metrics.
 
-The research layer talks only to this interface, so a user's own testbed (a Python module path such as
-`mypkg.mytestbed:MyTestbed`) plugs in the same way as the built-in ones (DESIGN.md §2).
+Every upper layer (the `train`/`check` verbs, `eval-code --model exp-NNN`, studies) talks only to `Testbed`, so a
+user's own testbed — a registered name, `module.path:Class`, or `path/to/file.py:Class` — plugs in exactly like the
+built-in ones (DESIGN.md §2). A testbed states a config class and its presets, and implements `train`; everything
+else has a default built on those. `tests/test_contract.py` runs every registered testbed (and the fake one) through
+the same suite: a new testbed passes it or is not done.
+
+What a testbed promises (the upper layers rely on nothing else):
+- `make_config(preset, overrides, config_file=..., round_up=...)` returns a config that `train` will accept, or raises
+  a one-line `ConfigError` naming the field, the value and the fix (unknown key, bad value, a budget that is not whole
+  steps, a device this machine lacks...). A study validates every arm with it before the first trial.
+- `train(cfg, exp)` writes `exp/config.yaml` (the config plus `meta`, whose `testbed` is `self.spec`), one JSONL line
+  per logged step carrying `LOG_KEYS`, and `results.yaml` carrying `RESULT_KEYS` + `required_results`; it returns
+  the same results. With `resume=True` it continues `exp` from its latest checkpoint, and the per-step losses equal
+  those of an uninterrupted run.
+- `budget_overrides`/`seed_overrides`/`short_run_overrides` are the only override keys the upper layers write.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import hashlib
 import importlib
+import importlib.util
+import inspect
+import sys
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from autoresearch.errors import ConfigError
+from autoresearch.errors import AutoresearchError, CheckpointError, ConfigError, RegistryError
+from autoresearch.harness.config import apply_overrides, blame_overrides, from_dict, load_yaml, parse_override
 from autoresearch.harness.registry import Experiment
+from autoresearch.testbeds.checks import Check, CheckResult, ShortRun
 
-__all__ = ["Testbed", "CheckResult", "get_testbed", "register_testbed", "TESTBEDS"]
+__all__ = ["Testbed", "CheckResult", "CliOption", "LoadedModel", "get_testbed", "register_testbed", "TESTBEDS",
+           "LOG_KEYS", "RESULT_KEYS"]
+
+LOG_KEYS = ("step", "loss", "tokens")
+"""Keys of every training-step line of log.jsonl (other lines, e.g. a periodic evaluation, carry step and tokens)."""
+RESULT_KEYS = ("status", "steps", "tokens", "train_seconds", "seed")
+"""Keys of every results.yaml / `train` return value, whatever the status (metrics are NaN when not ok)."""
+
+
+@dataclass(frozen=True)
+class CliOption:
+    """A command-line shorthand of a testbed: `--NAME VALUE` means `--set KEY=VALUE` (e.g. codegen's
+    `--model gpt` = `--set arch=gpt`), refused in one line when `choices` is given and VALUE is not one of them."""
+
+    key: str
+    help: str
+    choices: tuple[str, ...] = ()
 
 
 @dataclass
-class CheckResult:
-    """One integration check: name, pass|fail, a human-readable detail."""
+class LoadedModel:
+    """A trained model back from an experiment folder (`Testbed.load_model`)."""
 
-    name: str
-    status: str
-    detail: str
-    seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "pass"
+    model: Any
+    """torch module in eval mode: forward(x [B, T]) -> logits [B, T, V], and the KV-cache protocol of
+    `testbeds/common/generate.py` (sampling, eval-code)."""
+    tokenizer: Any
+    """encode(text) -> ids, decode(ids) -> text, `vocab_size`, `eot_id`."""
+    config: Any
+    """the experiment's typed config (`Testbed.load_config`)."""
 
 
 class Testbed(ABC):
-    """A research subject. Implementations own a typed config class and its presets."""
+    """A research subject. Subclasses set `name`, `metrics`, `config_class`, `preset_factories` and implement
+    `train`; they override the hooks below where the defaults do not fit (`load_model`, `short_run_overrides`,
+    `forward_pass`, `extra_checks`, `summary`)."""
 
-    name: str = ""
-    metrics: dict[str, str] = {}
-    """metric name -> better direction ("lower" | "higher")."""
+    name: ClassVar[str] = ""
+    """Short name shown to people (the registered name of a built-in testbed)."""
+    metrics: ClassVar[dict[str, str]] = {}
+    """metric name -> better direction ("lower" | "higher"); a study's `metric.name` must be one of them."""
+    config_class: ClassVar[type | None] = None
+    """The typed config dataclass (its fields are the `--set` keys)."""
+    preset_factories: ClassVar[Mapping[str, Callable[[], Any]]] = {}
+    """preset name -> function returning a fresh config."""
+    default_preset: ClassVar[str] = "tiny"
+    """The preset of `autoresearch train NAME` without --preset; every testbed has a CPU-sized `tiny`."""
+    required_results: ClassVar[tuple[str, ...]] = ()
+    """Numeric results every ok run returns finite (checked by evaluation_pipeline and the contract suite)."""
+    summary_keys: ClassVar[tuple[str, ...]] = ("status", "error", "steps", "tokens", "train_seconds")
+    """Results printed (in this order, when present) in the `key: value` summary of `autoresearch train`."""
+    cli_options: ClassVar[Mapping[str, CliOption]] = {}
+    """Command-line shorthands of `train`/`check` (option name without `--` -> CliOption)."""
+    check_steps: ClassVar[int] = 20
+    """Steps of the short run of `check` when --steps is not given."""
+    LOG_KEYS: ClassVar[tuple[str, ...]] = LOG_KEYS
+    RESULT_KEYS: ClassVar[tuple[str, ...]] = RESULT_KEYS
 
-    @abstractmethod
-    def make_config(self, preset: str, overrides: list[str] | dict[str, Any] | None = None) -> Any:
-        """The typed, validated config for `preset` with dotted-key overrides applied."""
+    _spec: str | None = None
 
-    @abstractmethod
-    def train(self, cfg: Any, exp: Experiment, *, resume: bool = False, progress: bool = False) -> dict[str, Any]:
-        """Train within the config's budget, evaluate, fill `exp`, return the results dict (incl. `status`)."""
+    # --- identity ---------------------------------------------------------------------------------------------
 
-    @abstractmethod
-    def checks(self, cfg: Any, out_dir: Path) -> list[CheckResult]:
-        """Run the integration checks (forward_pass, short_training, checkpoint_roundtrip, evaluation_pipeline...)."""
+    @property
+    def spec(self) -> str:
+        """The string `get_testbed` resolves back to this testbed: a registered name, `module.path:Class`, or an
+        absolute `path/to/file.py:Class`. Recorded in every experiment's config.yaml as `meta.testbed`."""
+        if self._spec:
+            return self._spec
+        module = type(self).__module__
+        file = getattr(sys.modules.get(module), "__file__", None)
+        if module.startswith(_FILE_MODULE) and file:  # loaded from a file (get_testbed or another loader)
+            return f"{Path(file).resolve()}:{type(self).__qualname__}"
+        target = f"{module}:{type(self).__qualname__}"
+        return next((n for n, t in TESTBEDS.items() if t == target), target)
+
+    @spec.setter
+    def spec(self, value: str) -> None:
+        self._spec = value
+
+    # --- configs ----------------------------------------------------------------------------------------------
+
+    @property
+    def presets(self) -> tuple[str, ...]:
+        """Names of the presets, the default first when it is one of them."""
+        names = list(self.preset_factories)
+        return tuple(sorted(names, key=lambda n: n != self.default_preset))
+
+    def preset_config(self, preset: str) -> Any:
+        """A fresh config of `preset`; an unknown name is a one-line ConfigError with a "did you mean"."""
+        if preset not in self.preset_factories:
+            close = difflib.get_close_matches(str(preset), list(self.preset_factories), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"choose one of {', '.join(self.preset_factories)}"
+            if not self.preset_factories:
+                hint = f"the testbed declares no presets (`preset_factories` of {type(self).__name__})"
+            raise ConfigError(f"unknown preset {preset!r} for testbed {self.name}; {hint}")
+        return self.preset_factories[preset]()
+
+    def make_config(self, preset: str, overrides: Sequence[str] | Mapping[str, Any] | None = None, *,
+                    config_file: str | Path | None = None, round_up: bool = False) -> Any:
+        """The typed, validated config of `preset`, with the YAML `config_file` laid over it (a partial file changes
+        only what it names), then the dotted-key `overrides` (`["model.n_layers=4"]` or `{"model.n_layers": 4}`)
+        applied in order, then every cross-field validation (`check_config`, the token budget included; `round_up`
+        rounds a budget of partial steps up instead of refusing it).
+
+        Raises a one-line ConfigError naming the field (or file), the value and the fix; nothing is written."""
+        cfg = self.preset_config(preset)
+        if config_file is not None:
+            cfg = load_yaml(config_file, self._config_class(), base=cfg)
+        return self.with_overrides(cfg, overrides or [], round_up=round_up)
+
+    def with_overrides(self, cfg: Any, overrides: Sequence[str] | Mapping[str, Any], *, round_up: bool = False) -> Any:
+        """A validated copy of `cfg` with `overrides` applied (`cfg` is left unchanged)."""
+        out = apply_overrides(cfg, overrides if isinstance(overrides, Mapping) else list(overrides))
+        try:
+            self.check_config(out, round_up=round_up)
+        except ConfigError as e:  # lead with the key the user wrote (`model.seq_len`), not only the field checked
+            written = dict(overrides) if isinstance(overrides, Mapping) else dict(map(parse_override, overrides))
+            raise blame_overrides(e, written, base_valid=False) from None
+        return out
+
+    def check_config(self, cfg: Any, *, round_up: bool = False) -> None:
+        """Raise a one-line ConfigError for anything `train` would refuse about `cfg` at its start, so nothing is
+        created for a config that cannot run (a study refuses it before the first trial).
+
+        Default: the config's own `check_budget(round_up=...)` when it has one (whole steps of the token budget,
+        the model fits this machine; `round_up` rounds `train.train_tokens` up in place instead of refusing), and a
+        `train.device` this machine has. Override to add checks (call super)."""
+        check = getattr(cfg, "check_budget", None)
+        if callable(check):
+            rounds = "round_up" in inspect.signature(check).parameters
+            check(round_up=round_up) if rounds else check()
+        device = getattr(getattr(cfg, "train", None), "device", None)
+        if isinstance(device, str) and device not in ("cpu", "auto"):
+            from autoresearch.testbeds.common.device import resolve_device  # torch: only for a non-CPU device
+
+            resolve_device(device)
+
+    def load_config(self, exp: Experiment) -> Any:
+        """The typed config of an experiment this testbed trained, from its config.yaml.
+
+        Raises a one-line RegistryError when the folder belongs to another testbed (or is an eval-code
+        experiment), or when config.yaml is missing, damaged, lacks a section or holds an invalid value."""
+        saved = exp.read_config()
+        kind = exp.testbed()
+        if kind != self.spec:
+            what = f"an eval-code experiment (`command: {saved.get('command')}`)" if kind is None else \
+                f"a run of testbed {kind}"
+            raise RegistryError(f"{exp.id} is {what}, not of testbed {self.spec}; "
+                                f"use the testbed that trained it" + ("" if kind is None else f" ({kind})"))
+        saved.pop("meta", None)
+        cls = self._config_class()
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in saved]
+        if missing:
+            raise RegistryError(f"{exp.config_path} lacks the section(s) {', '.join(missing)}; restore it from a "
+                                "backup (every checkpoint holds a copy under its `config` key)")
+        try:
+            return from_dict(cls, saved)
+        except ConfigError as e:
+            raise RegistryError(f"{exp.config_path} is not a valid {self.name} config ({e}); restore it from a "
+                                "backup") from None
+
+    def _config_class(self) -> type:
+        if self.config_class is None:
+            raise ConfigError(f"testbed {self.name} declares no `config_class`; set it on {type(self).__name__}")
+        return self.config_class
+
+    # --- overrides the upper layers write ---------------------------------------------------------------------
 
     def budget_overrides(self, *, tokens: int | None = None, seconds: float | None = None) -> dict[str, Any]:
         """Overrides that set the training budget; identical for every trial of a study."""
@@ -62,15 +215,80 @@ class Testbed(ABC):
         return out
 
     def seed_overrides(self, seed: int) -> dict[str, Any]:
+        """Overrides that set the seed of init and data order."""
         return {"train.seed": int(seed)}
 
-    def check_config(self, cfg: Any) -> None:
-        """Raise a one-line ConfigError for anything `train` would refuse about `cfg` at its start (e.g. a token
-        budget that is not whole steps), so a study can refuse it before the first trial. Default: the config's own
-        `check_budget()` when it has one (LMConfig); override to add checks."""
-        check = getattr(cfg, "check_budget", None)
-        if callable(check):
-            check()
+    def short_run_overrides(self, steps: int, cfg: Any | None = None) -> dict[str, Any]:
+        """Overrides that turn `cfg` (default: the default preset) into a short run of `steps` optimizer steps for
+        checks and regression traces: every step logged, a checkpoint in the middle, no time budget, evaluation
+        kept small. Default: for configs with `tokens_per_step` and the usual `train` section."""
+        cfg = self.preset_config(self.default_preset) if cfg is None else cfg
+        per_step = getattr(cfg, "tokens_per_step", None)
+        if not isinstance(per_step, int) or per_step <= 0:
+            raise ConfigError(f"testbed {self.name}: its config has no `tokens_per_step`, so a short run cannot be "
+                              f"derived; override short_run_overrides")
+        return {"train.train_tokens": steps * per_step, "train.log_every": 1,
+                "train.checkpoint_every": max(1, steps // 2), "train.max_seconds": 0.0}
+
+    # --- training and models ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def train(self, cfg: Any, exp: Experiment, *, resume: bool = False, progress: bool = False) -> dict[str, Any]:
+        """Train `cfg` into the experiment folder `exp` and return its results (also written to results.yaml).
+
+        Writes config.yaml with `meta.testbed = self.spec` (unless resuming), log lines with `LOG_KEYS`, results
+        with `RESULT_KEYS` + `required_results` and `status` one of ok | diverged (a crash raises and the folder
+        records `crashed`). `resume=True` continues `exp` from its latest checkpoint; `progress` shows a bar."""
+
+    def load_model(self, exp: Experiment, device: str = "cpu") -> LoadedModel:
+        """The model of an experiment's latest checkpoint, with its tokenizer and config (eval-code, sampling).
+
+        Raises a one-line CheckpointError when the experiment has no checkpoint, RegistryError when its folder is
+        not this testbed's. Default: a ConfigError, this testbed has no model to load."""
+        raise ConfigError(f"testbed {self.name} has no model to load from {exp.id}; eval-code --model needs a "
+                          "testbed that implements load_model (lm, codegen)")
+
+    def checkpoint_model_state(self, exp: Experiment, device: str = "cpu") -> dict[str, Any]:
+        """The `model` state dict of an experiment's latest verified checkpoint (for `load_model`); a one-line
+        CheckpointError when it has none (with the status, and how to resume a killed run)."""
+        from autoresearch.harness.checkpoint import latest_checkpoint, load_checkpoint
+
+        ckpt = latest_checkpoint(exp.checkpoints_dir)
+        if ckpt is None:
+            status, note = exp.state()
+            raise CheckpointError(f"{exp.id} has no checkpoint (status: {status}); "
+                                  + (note or "train it to completion first"))
+        return load_checkpoint(ckpt, map_location=device)["model"]
+
+    def summary(self, cfg: Any, results: dict[str, Any]) -> dict[str, Any]:
+        """The `key: value` lines `autoresearch train` prints after a run: `summary_keys` present in `results`."""
+        return {k: results[k] for k in self.summary_keys if k in results}
+
+    def describe_run(self, cfg: Any) -> str:
+        """What `autoresearch train` announces before training, e.g. "240 steps x 2048 tokens"."""
+        steps, per_step = getattr(cfg, "steps", None), getattr(cfg, "tokens_per_step", None)
+        return f"{steps} steps x {per_step} tokens" if steps is not None and per_step is not None else self.name
+
+    # --- integration checks -----------------------------------------------------------------------------------
+
+    def checks(self, cfg: Any, out_dir: Path, *, steps: int | None = None) -> list[CheckResult]:
+        """Run the integration checks on a short run of `steps` (at least 4; default `check_steps`) under
+        `out_dir/check_runs`: forward_pass, short_training (the loss falls), checkpoint_roundtrip (a resumed run
+        reproduces the losses bit for bit), evaluation_pipeline (`required_results` finite and saved), then the
+        testbed's `extra_checks`. Never raises for a failing check: it is a CheckResult with status fail."""
+        from autoresearch.testbeds.checks import run_checks
+
+        return run_checks(self, cfg, Path(out_dir), max(4, steps or self.check_steps))
+
+    def forward_pass(self, cfg: Any) -> str:
+        """Check hook: build the model of `cfg`, run one batch forward and backward, return a detail (raise
+        `checks.CheckFailed` with the reason to fail). Default: nothing to check (a testbed without a model)."""
+        return "no model to check: the testbed declares no forward pass"
+
+    def extra_checks(self, cfg: Any, work: Path, run: ShortRun) -> list[Check]:
+        """Check hook: more (name, fn) checks run after the default four; `run` is the finished short run, `cfg`
+        its config, `work` a scratch folder."""
+        return []
 
 
 TESTBEDS: dict[str, str] = {
@@ -78,23 +296,66 @@ TESTBEDS: dict[str, str] = {
     "codegen": "autoresearch.testbeds.codegen.testbed:CodegenTestbed",
 }
 
+_FILE_MODULE = "_autoresearch_testbed_"
+_FORMS = "a registered name ({names}), module.path:Class or path/to/file.py:Class"
+
 
 def register_testbed(name: str, target: str) -> None:
     """Register `name` -> "module.path:ClassName"."""
     TESTBEDS[name] = target
 
 
-def get_testbed(name: str) -> Testbed:
-    """Instantiate a testbed by registered name or by `module.path:ClassName`."""
-    target = TESTBEDS.get(name, name)
+def get_testbed(ref: str) -> Testbed:
+    """The testbed `ref` names: a registered name, `module.path:Class`, or `path/to/file.py:Class` (loaded from the
+    file). Its `spec` is set to the canonical form: the registered name, or the file's absolute path."""
+    ref = str(ref).strip()
+    target = TESTBEDS.get(ref, ref)
+    forms = _FORMS.format(names=", ".join(TESTBEDS))
     if ":" not in target:
-        raise ConfigError(f"unknown testbed {name!r}; use one of {', '.join(TESTBEDS)} or 'module.path:ClassName'")
-    mod_name, cls_name = target.split(":", 1)
-    try:
-        mod = importlib.import_module(mod_name)
-    except ModuleNotFoundError as e:
-        raise ConfigError(f"testbed {name!r}: cannot import {mod_name!r} ({e}); check the module path") from None
+        close = difflib.get_close_matches(ref, list(TESTBEDS), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"use {forms}"
+        raise ConfigError(f"unknown testbed {ref!r}; {hint}")
+    where, cls_name = target.rsplit(":", 1)
+    if where.endswith(".py"):
+        path = Path(where).expanduser().resolve()
+        mod = _load_file(path, ref)
+        spec = f"{path}:{cls_name}"
+    else:
+        try:
+            mod = importlib.import_module(where)
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"testbed {ref!r}: cannot import {where!r} ({e}); check the module path, or use "
+                              f"{forms}") from None
+        spec = next((n for n, t in TESTBEDS.items() if t == target), target)
     cls = getattr(mod, cls_name, None)
     if cls is None:
-        raise ConfigError(f"testbed {name!r}: {mod_name} has no {cls_name!r}; check the class name")
-    return cls()
+        raise ConfigError(f"testbed {ref!r}: {where} has no {cls_name!r}; check the class name")
+    if not (isinstance(cls, type) and issubclass(cls, Testbed)):
+        raise ConfigError(f"testbed {ref!r}: {cls_name} is not a subclass of autoresearch.testbeds.Testbed; "
+                          "derive it from Testbed (see docs/testbeds.md)")
+    testbed = cls()
+    testbed.spec = spec
+    return testbed
+
+
+def _load_file(path: Path, ref: str) -> Any:
+    """Import a testbed file once per process, under a name derived from its absolute path."""
+    if not path.is_file():
+        raise ConfigError(f"testbed file {str(path)!r} does not exist; check the path in {ref!r}")
+    mod_name = _FILE_MODULE + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    mod = sys.modules.get(mod_name)
+    if mod is not None:
+        return mod
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = mod  # before exec, so dataclass type hints (PEP 563 strings) resolve in the module
+    try:
+        spec.loader.exec_module(mod)
+    except AutoresearchError:
+        del sys.modules[mod_name]
+        raise
+    except Exception as e:
+        del sys.modules[mod_name]
+        raise ConfigError(f"testbed file {path} cannot be loaded ({type(e).__name__}: {e}); fix the file") from None
+    return mod

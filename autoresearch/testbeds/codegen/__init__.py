@@ -1,10 +1,9 @@
-"""Code-generation testbed: causal HRM, generation and sampling, the generated task suite, SFT data (MBPP, suite)."""
+"""Code-generation testbed: causal HRM, the generated task suite, SFT data (MBPP, suite); generation is the kit's."""
 
 from __future__ import annotations
 
 from autoresearch.testbeds.codegen.config import HRM_PRESETS, HRMConfig, hrm_gpu, hrm_preset, hrm_small, hrm_tiny
-from autoresearch.testbeds.codegen.generate import GenerationResult, ModelSampler, generate, sample_next
-from autoresearch.testbeds.codegen.hrm import HRM, HRMCache
+from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.codegen.param_match import hrm_param_count, match_gpt_config
 from autoresearch.testbeds.codegen.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
 from autoresearch.testbeds.codegen.tasks import SuiteTask, make_suite, split_of, template_names, to_training_text
@@ -17,11 +16,6 @@ __all__ = [
     "hrm_small",
     "hrm_gpu",
     "HRM",
-    "HRMCache",
-    "generate",
-    "sample_next",
-    "GenerationResult",
-    "ModelSampler",
     "SuiteTask",
     "make_suite",
     "split_of",

@@ -1,71 +1,51 @@
-"""Integration checks of the codegen testbed: the four shared checks plus `generate_and_score` (a tiny model
-generates completions for held-out tasks and the sandbox scores them end to end)."""
+"""The codegen testbed's check hooks: the forward pass of its model (HRM or GPT), and `generate_and_score` (the short
+run's model generates completions for held-out tasks and the sandbox scores them end to end). The other checks are
+the contract's defaults (`testbeds/checks.py`)."""
 
 from __future__ import annotations
 
 import copy
 import math
-import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
-from autoresearch.testbeds.base import CheckResult
-from autoresearch.testbeds.checks import (
-    CheckFailed,
-    checkpoint_roundtrip,
-    evaluation_pipeline,
-    forward_pass,
-    run_check,
-    scratch_experiment,
-    short_training,
-)
+from autoresearch.testbeds.checks import CheckFailed, CheckResult, ShortRun
+from autoresearch.testbeds.checks import forward_pass as check_forward
 from autoresearch.testbeds.codegen.config import CodegenConfig
 from autoresearch.testbeds.codegen.data import build_code_data
 from autoresearch.testbeds.codegen.models import build_model
 from autoresearch.testbeds.codegen.scoring import score_pass_at_k
-from autoresearch.testbeds.codegen.train import train
-from autoresearch.testbeds.lm.train import resolve_device
+from autoresearch.testbeds.common.device import resolve_device
 
-__all__ = ["run_checks", "CHECKS", "REQUIRED_RESULTS"]
+if TYPE_CHECKING:
+    from autoresearch.testbeds.codegen.testbed import CodegenTestbed
+
+__all__ = ["run_checks", "forward_pass", "generate_and_score", "CHECKS"]
 
 CHECKS = ("forward_pass", "short_training", "checkpoint_roundtrip", "evaluation_pipeline", "generate_and_score")
-REQUIRED_RESULTS = ("heldout_loss", "tokens_per_s", "train_seconds", "wall_seconds", "peak_memory_mb", "steps",
-                    "tokens", "params")
 
 
-def _short(cfg: CodegenConfig, steps: int) -> CodegenConfig:
-    c = copy.deepcopy(cfg)
-    c.train.train_tokens = steps * c.tokens_per_step
-    c.train.log_every = 1
-    c.train.checkpoint_every = steps // 2
-    c.train.max_seconds = 0.0
-    c.data.train_tasks = min(c.data.train_tasks, 2000)
-    c.eval.heldout_tasks = min(c.eval.heldout_tasks, 8)
-    c.eval.score = False
-    return c
-
-
-def _forward_pass(cfg: CodegenConfig) -> str:
+def forward_pass(cfg: CodegenConfig) -> str:
+    """One training batch through a fresh model of `cfg.arch`: logits shape, finite loss, gradients everywhere."""
     device = resolve_device(cfg.train.device)
     data = build_code_data(cfg)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.tokenizer.vocab_size).to(device)
     x, y = data.train.batch(0, 2)
-    return forward_pass(model, x.to(device), y.to(device), data.tokenizer.vocab_size, f"{cfg.arch}: ")
+    return check_forward(model, x.to(device), y.to(device), data.tokenizer.vocab_size, f"{cfg.arch}: ")
 
 
-def _generate_and_score(cfg: CodegenConfig, run: dict[str, Any], out: Path) -> str:
-    if "exp" not in run:
+def generate_and_score(testbed: CodegenTestbed, cfg: CodegenConfig, run: ShortRun, out: Path) -> str:
+    """The short run's model, loaded back through `load_model`, samples 4 held-out tasks; the sandbox scores them."""
+    if run.exp is None:
         raise CheckFailed("short_training produced no model to sample from")
-    from autoresearch.testbeds.codegen.checkpoint_model import load_experiment_model
-
-    model, tokenizer, _ = load_experiment_model(run["exp"])
+    loaded = testbed.load_model(run.exp)
     data = build_code_data(cfg)
     c = copy.deepcopy(cfg)
     c.eval.n_samples, c.eval.k, c.eval.max_new_tokens = 2, [1, 2], 16
-    res = score_pass_at_k(model, tokenizer, data.heldout_tasks[:4], c, out)
+    res = score_pass_at_k(loaded.model, loaded.tokenizer, data.heldout_tasks[:4], c, out)
     need = ("pass@1_greedy", "pass@1", "pass@2", "syntax_valid_rate", "gen_tokens_per_s")
     bad = [k for k in need if not isinstance(res.get(k), (int, float)) or not 0 <= res[k] < math.inf]
     if bad:
@@ -79,15 +59,7 @@ def _generate_and_score(cfg: CodegenConfig, run: dict[str, Any], out: Path) -> s
 
 
 def run_checks(cfg: CodegenConfig, out_dir: str | Path, steps: int = 20) -> list[CheckResult]:
-    work = Path(out_dir) / "check_runs"
-    shutil.rmtree(work, ignore_errors=True)
-    short = _short(cfg, steps)
-    run: dict[str, Any] = {}
-    return [
-        run_check("forward_pass", lambda: _forward_pass(short)),
-        run_check("short_training", lambda: short_training(train, short, scratch_experiment(work / "short"), run)),
-        run_check("checkpoint_roundtrip",
-                  lambda: checkpoint_roundtrip(train, short, short.train.checkpoint_every, work / "resumed", run)),
-        run_check("evaluation_pipeline", lambda: evaluation_pipeline(run, REQUIRED_RESULTS)),
-        run_check("generate_and_score", lambda: _generate_and_score(short, run, work / "scored")),
-    ]
+    """The codegen testbed's checks (`CodegenTestbed().checks`), in order."""
+    from autoresearch.testbeds.codegen.testbed import CodegenTestbed
+
+    return CodegenTestbed().checks(cfg, Path(out_dir), steps=steps)

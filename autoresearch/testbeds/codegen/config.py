@@ -15,7 +15,15 @@ from typing import ClassVar, Literal
 
 from autoresearch.errors import AutoresearchError, ConfigError
 from autoresearch.harness.config import check_ranges, param, require
-from autoresearch.testbeds.lm.config import MAX_SEQ_LEN, MAX_VOCAB, MAX_WIDTH, ModelConfig, OptimConfig, TrainConfig
+from autoresearch.testbeds.common.config import (
+    MAX_SEQ_LEN,
+    MAX_VOCAB,
+    MAX_WIDTH,
+    ModelConfig,
+    OptimConfig,
+    TrainConfig,
+    check_whole_steps,
+)
 
 __all__ = [
     "HRMConfig",
@@ -190,7 +198,7 @@ class CodeEvalConfig:
 class CodegenConfig:
     """One codegen experiment: which model (HRM or the parameter-matched GPT), data, budget, scoring."""
 
-    arch: Literal["hrm", "gpt"] = param("hrm", "model: causal HRM, or the LM testbed's GPT")
+    arch: Literal["hrm", "gpt"] = param("hrm", "model: causal HRM, or the shared GPT (testbeds/common/gpt.py)")
     match_params: bool = param(True, "arch=gpt: size the GPT to the HRM config's parameter count (else use `gpt`)")
     hrm: HRMConfig = param(HRMConfig(), "HRM architecture (also the parameter target of the matched GPT)")
     gpt: ModelConfig = param(ModelConfig(), "GPT architecture when match_params is false")
@@ -217,7 +225,7 @@ class CodegenConfig:
         if self.arch == "gpt" and not self.match_params:
             import torch
 
-            from autoresearch.testbeds.lm.model import GPT
+            from autoresearch.testbeds.common.gpt import GPT
 
             with torch.device("meta"):
                 return int(GPT(self.gpt, vocab).num_params())
@@ -225,12 +233,14 @@ class CodegenConfig:
 
         return hrm_param_count(self.hrm, vocab)
 
-    def check_budget(self) -> CodegenConfig:
-        """Validate that the model's training state fits in the memory of `train.device` here (harness/memory.py)."""
+    def check_budget(self, round_up: bool = False) -> CodegenConfig:
+        """Validate that the token budget is whole steps (optionally round it up instead of failing) and that the
+        model's training state fits in the memory of `train.device` on this machine (harness/memory.py)."""
         from autoresearch.harness.memory import check_fits
 
         where = "gpt" if self.arch == "gpt" and not self.match_params else "hrm"
         check_fits(self.param_count(), self.train.device, f"use a smaller {where}.d_model / d_ff / depth")
+        check_whole_steps(self.train, self.tokens_per_step, round_up)
         return self
 
 

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from autoresearch.harness.code_tasks import CodeTask
-from autoresearch.harness.data import cache_root, load_token_data
+from autoresearch.harness.data import load_token_data
+from autoresearch.harness.settings import cache_root
 from autoresearch.harness.tokenizer import ByteTokenizer, Tokenizer, cached_bpe
 from autoresearch.testbeds.codegen.config import CodegenConfig, lm_data_errors
 from autoresearch.testbeds.codegen.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
 from autoresearch.testbeds.codegen.tasks import make_suite, to_training_text
-from autoresearch.testbeds.lm.config import DataConfig
+from autoresearch.testbeds.common.config import DataConfig
 
 __all__ = ["CodeData", "build_code_data", "build_tokenizer"]
 

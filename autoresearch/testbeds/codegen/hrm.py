@@ -20,6 +20,7 @@ KV cache: each module call runs its stack on a different input, so each (module 
 and values. One forward makes h_cycles x (l_cycles + 1) module calls (h_cycles x l_cycles L calls plus h_cycles H
 calls) of `layers_per_stack` blocks each, hence `layers_per_stack x h_cycles x (l_cycles + 1)` cache slots (e.g.
 4 x 2 x 3 = 24 for the official 4-block stacks at 2x2 cycles), slot = call_index x layers_per_stack + layer.
+The cache is the GPT's `KVCache` (testbeds/common/gpt.py) with one slot per (module call, layer).
 Decoding one token runs all module calls on that token only, each attending to its own slot's past keys/values:
 that is exactly what the uncached forward computes for the last position, so cached logits equal uncached ones up
 to float rounding (tested to 1e-5 in fp32).
@@ -54,32 +55,9 @@ from torch import nn
 
 from autoresearch.errors import ConfigError
 from autoresearch.testbeds.codegen.config import HRMConfig
+from autoresearch.testbeds.common.gpt import KVCache
 
-__all__ = ["HRM", "HRMCache"]
-
-
-class HRMCache:
-    """Keys/values of every (module call, layer) for incremental decoding; `pos` = tokens already consumed.
-
-    Inference only: cached keys/values are stored detached, so no gradient flows into earlier tokens.
-    """
-
-    def __init__(self, n_slots: int, batch_size: int, n_heads: int, max_len: int, head_dim: int,
-                 device: torch.device, dtype: torch.dtype) -> None:
-        shape = (n_slots, batch_size, n_heads, max_len, head_dim)
-        self.k = torch.zeros(shape, device=device, dtype=dtype)
-        self.v = torch.zeros(shape, device=device, dtype=dtype)
-        self.batch_size = batch_size
-        self.max_len = max_len
-        self.pos = 0
-
-    @property
-    def n_slots(self) -> int:
-        return self.k.shape[0]
-
-    def reset(self) -> None:
-        """Forget the consumed tokens (the buffers are reused)."""
-        self.pos = 0
+__all__ = ["HRM"]
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -99,7 +77,7 @@ class _Attention(nn.Module):
         self.v = nn.Linear(d, d, bias=False)
         self.o = nn.Linear(d, d, bias=False)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: HRMCache | None,
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None,
                 slot: int) -> torch.Tensor:
         B, T, D = x.shape
         q = self.q(x).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)
@@ -110,10 +88,8 @@ class _Attention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         else:
             pos, end = cache.pos, cache.pos + T
-            cache.k[slot, :, :, pos:end] = k.detach()
-            cache.v[slot, :, :, pos:end] = v.detach()
-            k_all = cache.k[slot, :, :, :end].to(q.dtype)
-            v_all = cache.v[slot, :, :, :end].to(q.dtype)
+            k_all, v_all = cache.update(slot, k.detach(), v.detach())  # stored detached: inference only
+            k_all, v_all = k_all.to(q.dtype), v_all.to(q.dtype)
             if T == 1:  # one new token sees every cached position
                 y = F.scaled_dot_product_attention(q, k_all, v_all)
             elif pos == 0:
@@ -145,7 +121,7 @@ class _Block(nn.Module):
         self.attn = _Attention(cfg)
         self.mlp = _SwiGLU(cfg)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: HRMCache | None,
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None,
                 slot: int) -> torch.Tensor:
         x = x + self.attn(_norm(x), cos, sin, cache, slot)
         return x + self.mlp(_norm(x))
@@ -158,7 +134,7 @@ class _Stack(nn.Module):
         super().__init__()
         self.layers = nn.ModuleList(_Block(cfg) for _ in range(cfg.layers_per_stack))
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: HRMCache | None,
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cache: KVCache | None,
                 call: int) -> torch.Tensor:
         first_slot = call * len(self.layers)
         for i, layer in enumerate(self.layers):
@@ -199,7 +175,7 @@ class HRM(nn.Module):
     # --- API shared with the LM testbed's GPT ------------------------------------------------------------------
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *,
-                cache: HRMCache | None = None) -> torch.Tensor:
+                cache: KVCache | None = None) -> torch.Tensor:
         cfg = self.cfg
         B, T = idx.shape
         pos = 0
@@ -224,17 +200,17 @@ class HRM(nn.Module):
                 z_H = self.H_stack(z_H + z_L, cos, sin, cache, call)
             call += 1
         if cache is not None:
-            cache.pos += T
+            cache.advance(T)
         logits = F.linear(z_H, self.embed.weight) if self.head is None else self.head(z_H)
         if targets is None:
             return logits
         return F.cross_entropy(logits.float().reshape(-1, self.vocab_size), targets.reshape(-1), ignore_index=-100)
 
-    def new_cache(self, batch_size: int, max_len: int, *, dtype: torch.dtype | None = None) -> HRMCache:
+    def new_cache(self, batch_size: int, max_len: int, *, dtype: torch.dtype | None = None) -> KVCache:
         """An empty KV cache for `batch_size` sequences of up to `max_len` tokens (prompt + generated)."""
         p = self.embed.weight
-        return HRMCache(self.cfg.cache_slots, batch_size, self.cfg.n_heads, max_len, self.cfg.head_dim,
-                        p.device, dtype or p.dtype)
+        return KVCache(self.cfg.cache_slots, batch_size, max_len, self.cfg.n_heads, self.cfg.head_dim,
+                       device=p.device, dtype=dtype or p.dtype)
 
     def num_params(self) -> int:
         """Trainable parameters, the tied embedding counted once (the z_H/z_L init buffers are not parameters)."""

@@ -28,8 +28,8 @@ def match_gpt_config(cfg: HRMConfig, vocab_size: int, *, tolerance: float = 0.05
     """The LM testbed's `ModelConfig` whose GPT parameter count is closest to the HRM's; prints both counts."""
     import torch
 
-    from autoresearch.testbeds.lm.config import ModelConfig
-    from autoresearch.testbeds.lm.model import GPT
+    from autoresearch.testbeds.common.config import ModelConfig
+    from autoresearch.testbeds.common.gpt import GPT
 
     target = hrm_param_count(cfg, vocab_size)
     head_dim = cfg.head_dim

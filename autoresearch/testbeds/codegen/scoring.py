@@ -1,8 +1,10 @@
 """Scoring of a codegen model: held-out answer loss, and pass@k of its completions executed in the sandbox.
 
 pass@1 (greedy) decodes once per task at temperature 0; pass@k for k <= n uses n samples per task at the configured
-temperature with Chen et al.'s unbiased estimator. Completions are cut at the suite's stop sequences and at eot.
-Samples and per-sample sandbox results are written beside the experiment (`eval/`) so every number can be audited.
+temperature with Chen et al.'s unbiased estimator. Sampling, the stop policy (the suite's tasks continue their prompt,
+so HumanEval's stop sequences; and eot) and scoring are `harness.sample_score.sample_and_score`, the path
+`eval-code --model` takes too, so both give one checkpoint the same score. Samples and per-sample sandbox results are
+written beside the experiment (`eval/`) so every number can be audited.
 """
 
 from __future__ import annotations
@@ -13,17 +15,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from autoresearch.harness.code_eval import evaluate, write_report, write_samples
 from autoresearch.harness.code_tasks import CodeTask
 from autoresearch.harness.precision import autocast
-from autoresearch.harness.sandbox import SandboxConfig
+from autoresearch.harness.sample_score import sample_and_score
+from autoresearch.harness.sandbox import Pool, SandboxConfig
 from autoresearch.testbeds.codegen.config import CodegenConfig
-from autoresearch.testbeds.codegen.generate import ModelSampler
 from autoresearch.testbeds.codegen.sft_data import SFTData
+from autoresearch.testbeds.common.generate import ModelSampler
 
-__all__ = ["heldout_loss", "score_pass_at_k", "STOP"]
-
-STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\nassert"]
+__all__ = ["heldout_loss", "score_pass_at_k"]
 
 
 @torch.no_grad()
@@ -54,25 +54,24 @@ def score_pass_at_k(
     was = model.training
     model.eval()
     sandbox = SandboxConfig(allow_reduced=e.allow_reduced, workers=e.workers)
-    prompts = [t.prompt for t in tasks]
     out: dict[str, Any] = {}
     runs = [("greedy", 1, 0.0)] + ([("sampled", e.n_samples, e.temperature)] if e.n_samples > 0 else [])
-    for name, n, temperature in runs:
-        sampler = ModelSampler(model, tokenizer, batch_size=e.gen_batch_size, seed=cfg.train.seed)
-        completions = sampler.generate(prompts, n=n, temperature=temperature, top_p=e.top_p,
-                                       max_tokens=e.max_new_tokens, stop=STOP)
-        samples = [{"task_id": t.task_id, "completion": c} for t, cs in zip(tasks, completions) for c in cs]
-        path = write_samples(out_dir / f"{name}_samples.jsonl", samples)
-        report = evaluate(samples, tasks, ks=e.k if name == "sampled" else (1,), sandbox=sandbox)
-        write_report(report, path.with_name(f"{name}_samples_results.jsonl"), out_dir / f"{name}_summary.yaml")
-        s = report.summary
-        if name == "greedy":
-            out["pass@1_greedy"] = s["pass@1"]
-            out["syntax_valid_rate"] = s["syntax_valid_rate"]
-            out["gen_tokens_per_s"] = round(sampler.tokens_per_s, 1)
-            out["sandbox_level"] = (s.get("isolation") or {}).get("level")
-        else:
-            out.update({f"pass@{k}": s[f"pass@{k}"] for k in e.k if f"pass@{k}" in s})
-            out["syntax_valid_rate_sampled"] = s["syntax_valid_rate"]
+    with Pool(sandbox) as pool:
+        for name, n, temperature in runs:
+            sampler = ModelSampler(model, tokenizer, batch_size=e.gen_batch_size, seed=cfg.train.seed)
+            report = sample_and_score(
+                sampler, tasks, n=n, temperature=temperature, top_p=e.top_p, max_tokens=e.max_new_tokens,
+                ks=e.k if name == "sampled" else (1,), pool=pool, samples_path=out_dir / f"{name}_samples.jsonl",
+                results_path=out_dir / f"{name}_samples_results.jsonl", summary_path=out_dir / f"{name}_summary.yaml",
+            )
+            s = report.summary
+            if name == "greedy":
+                out["pass@1_greedy"] = s["pass@1"]
+                out["syntax_valid_rate"] = s["syntax_valid_rate"]
+                out["gen_tokens_per_s"] = round(sampler.tokens_per_s, 1)
+                out["sandbox_level"] = (s.get("isolation") or {}).get("level")
+            else:
+                out.update({f"pass@{k}": s[f"pass@{k}"] for k in e.k if f"pass@{k}" in s})
+                out["syntax_valid_rate_sampled"] = s["syntax_valid_rate"]
     model.train(was)
     return out

@@ -1,4 +1,4 @@
-"""The code-generation testbed behind the `Testbed` interface (HRM or parameter-matched GPT, pass@k on held-out
+"""The code-generation testbed behind the `Testbed` contract (HRM or parameter-matched GPT, pass@k on held-out
 generated tasks)."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from autoresearch.harness.config import apply_overrides
 from autoresearch.harness.registry import Experiment
-from autoresearch.testbeds.base import CheckResult, Testbed
-from autoresearch.testbeds.codegen.config import CodegenConfig, codegen_preset
+from autoresearch.testbeds.base import CliOption, LoadedModel, Testbed
+from autoresearch.testbeds.checks import Check, ShortRun
+from autoresearch.testbeds.codegen.config import CODEGEN_PRESETS, CodegenConfig
 
 __all__ = ["CodegenTestbed"]
 
@@ -20,18 +20,51 @@ class CodegenTestbed(Testbed):
     name = "codegen"
     metrics = {"pass@1_greedy": "higher", "pass@1": "higher", "pass@10": "higher", "heldout_loss": "lower",
                "tokens_per_s": "higher"}
-
-    def make_config(self, preset_name: str, overrides: list[str] | dict[str, Any] | None = None) -> CodegenConfig:
-        cfg = codegen_preset(preset_name)
-        return apply_overrides(cfg, overrides) if overrides else cfg
+    config_class = CodegenConfig
+    preset_factories = CODEGEN_PRESETS
+    required_results = ("heldout_loss", "tokens_per_s", "train_seconds", "wall_seconds", "peak_memory_mb", "steps",
+                        "tokens", "params")
+    summary_keys = ("arch", "status", "error", "pass@1_greedy", "pass@1", "pass@10", "syntax_valid_rate",
+                    "heldout_loss", "heldout_loss_init", "gen_tokens_per_s", "sandbox_level", "params", "steps",
+                    "tokens", "tokens_per_s", "precision", "peak_memory_mb", "train_seconds", "wall_seconds")
+    cli_options = {"model": CliOption("arch", "hrm | gpt (the GPT is parameter-matched to the HRM config)",
+                                      ("hrm", "gpt"))}
+    check_steps = 20
 
     def train(self, cfg: CodegenConfig, exp: Experiment, *, resume: bool = False,
               progress: bool = False) -> dict[str, Any]:
         from autoresearch.testbeds.codegen.train import train
 
-        return train(cfg, exp, resume=resume, progress=progress)
+        return train(cfg, exp, resume=resume, progress=progress, testbed=self.spec)
 
-    def checks(self, cfg: CodegenConfig, out_dir: Path) -> list[CheckResult]:
-        from autoresearch.testbeds.codegen.checks import run_checks
+    def load_model(self, exp: Experiment, device: str = "cpu") -> LoadedModel:
+        """The HRM or GPT of the latest checkpoint, the tokenizer (rebuilt from the train tasks and the cache, which
+        is deterministic given the config), the CodegenConfig."""
+        from autoresearch.testbeds.codegen.data import build_tokenizer
+        from autoresearch.testbeds.codegen.models import build_model
+        from autoresearch.testbeds.codegen.tasks import make_suite
 
-        return run_checks(cfg, out_dir)
+        state = self.checkpoint_model_state(exp, device)  # first: a run without one says how to resume it
+        cfg = self.load_config(exp)
+        tokenizer = build_tokenizer(cfg, make_suite("train", cfg.data.train_tasks, seed=cfg.data.suite_seed))
+        model = build_model(cfg, tokenizer.vocab_size)
+        model.load_state_dict(state)
+        return LoadedModel(model.to(device).eval(), tokenizer, cfg)
+
+    def short_run_overrides(self, steps: int, cfg: CodegenConfig | None = None) -> dict[str, Any]:
+        cfg = self.preset_config(self.default_preset) if cfg is None else cfg
+        return {**super().short_run_overrides(steps, cfg), "data.train_tasks": min(cfg.data.train_tasks, 2000),
+                "eval.heldout_tasks": min(cfg.eval.heldout_tasks, 8), "eval.score": False}
+
+    def describe_run(self, cfg: CodegenConfig) -> str:
+        return f"{cfg.arch}, {super().describe_run(cfg)}"
+
+    def forward_pass(self, cfg: CodegenConfig) -> str:
+        from autoresearch.testbeds.codegen.checks import forward_pass
+
+        return forward_pass(cfg)
+
+    def extra_checks(self, cfg: CodegenConfig, work: Path, run: ShortRun) -> list[Check]:
+        from autoresearch.testbeds.codegen.checks import generate_and_score
+
+        return [("generate_and_score", lambda: generate_and_score(self, cfg, run, work / "scored"))]

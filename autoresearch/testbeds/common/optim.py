@@ -1,4 +1,4 @@
-"""Optimizers and LR schedules of the LM testbed.
+"""Optimizers and LR schedules shared by the testbeds' training loops.
 
 Muon (`torch.optim.Muon`, torch >= 2.9) orthogonalises updates of 2-D hidden weight matrices only; it rejects other
 shapes, so embeddings, the untied head and norm gains go to AdamW (the 5-dollar-llm recipe, DESIGN.md §3).
@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from autoresearch.testbeds.lm.config import OptimConfig
+from autoresearch.testbeds.common.config import OptimConfig
 
 __all__ = ["build_optimizers", "lr_multiplier", "schedule_steps", "set_lr"]
 

@@ -1,4 +1,6 @@
-"""The GPT of the small-LLM testbed (DESIGN.md §3 anchor: 5-dollar-llm `MinimalLLM`) and its KV cache.
+"""The GPT shared by the testbeds (DESIGN.md §3 anchor: 5-dollar-llm `MinimalLLM`) and its KV cache.
+
+The LM testbed trains it; the codegen testbed uses it as the parameter-matched baseline of HRM.
 
 Pre-norm blocks (RMSNorm), grouped-query attention with QK-norm then RoPE, SDPA causal attention, squared-ReLU MLP,
 no biases, normal(0, 0.02) init, a final norm and an output head tied to the token embedding. As in the anchor, the
@@ -19,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autoresearch.testbeds.lm.config import ModelConfig
+from autoresearch.testbeds.common.config import ModelConfig
 
 __all__ = ["GPT", "KVCache", "Block", "Attention", "MLP", "Rotary", "RMSNorm", "make_norm"]
 
