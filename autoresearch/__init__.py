@@ -27,8 +27,7 @@ from autoresearch.errors import (
 )
 
 if TYPE_CHECKING:
-    from autoresearch.harness.code_eval import EvalReport
-    from autoresearch.harness.code_eval import evaluate
+    from autoresearch.harness.code_eval import EvalReport, evaluate
     from autoresearch.harness.settings import Settings, load_settings
     from autoresearch.research.runner import StudyResult, run_study
     from autoresearch.research.study import Study, load_study
