@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -39,8 +41,11 @@ def test_setup_on_cuda_switches_tf32_on_and_resets_peak_memory(monkeypatch):
     calls = []
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda d: calls.append(d))
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    # stand-ins for torch's switch objects: patching their attributes directly cannot be undone on every pytest
+    # (cuBLASModule has no real `allow_tf32` attribute), and a failed undo would leave CUDA "available" for later tests
+    matmul, cudnn = SimpleNamespace(allow_tf32=False), SimpleNamespace(allow_tf32=False)
+    monkeypatch.setattr(torch.backends.cuda, "matmul", matmul)
+    monkeypatch.setattr(torch.backends, "cudnn", cudnn)
     assert setup_device(TrainConfig(device="cuda:0")) == torch.device("cuda:0")
-    assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    assert matmul.allow_tf32 and cudnn.allow_tf32
     assert calls == [torch.device("cuda:0")]
