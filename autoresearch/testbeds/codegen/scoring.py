@@ -62,6 +62,7 @@ def score_pass_at_k(
             report = sample_and_score(
                 sampler, tasks, n=n, temperature=temperature, top_p=e.top_p, max_tokens=e.max_new_tokens,
                 ks=e.k if name == "sampled" else (1,), pool=pool, samples_path=out_dir / f"{name}_samples.jsonl",
+                batch=max(1, len(tasks)),  # one call: ModelSampler fills its own gen_batch_size batches across tasks
                 results_path=out_dir / f"{name}_samples_results.jsonl", summary_path=out_dir / f"{name}_summary.yaml",
             )
             s = report.summary
