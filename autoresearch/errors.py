@@ -16,6 +16,7 @@ __all__ = [
     "StudyError",
     "DivergenceError",
     "LLMError",
+    "PipelineError",
 ]
 
 
@@ -53,3 +54,7 @@ class DivergenceError(AutoresearchError):
 
 class LLMError(AutoresearchError):
     """A request to a language-model server failed (HTTP, auth, connection, timeout, malformed answer)."""
+
+
+class PipelineError(AutoresearchError):
+    """A research workspace, its git worktrees or its pipeline state is missing, damaged or cannot proceed."""

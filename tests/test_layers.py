@@ -1,4 +1,4 @@
-"""Imports flow one way: harness <- testbeds <- research <- agents <- cli (STYLE.md §4)."""
+"""Imports flow one way: harness <- testbeds <- research <- agents <- pipeline <- cli (STYLE.md §4)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / "autoresearch"
-ORDER = ["harness", "testbeds", "research", "agents", "cli"]
+ORDER = ["harness", "testbeds", "research", "agents", "pipeline", "cli"]
 
 
 def _imports(path: Path) -> set[str]:
@@ -40,7 +40,7 @@ def test_lower_layers_never_import_higher():
 
 
 def test_layers_exist():
-    assert all((PKG / layer).is_dir() for layer in ORDER[:3] + ["cli"])
+    assert all((PKG / layer).is_dir() for layer in ORDER)
 
 
 def test_public_api_resolves():
@@ -48,7 +48,7 @@ def test_public_api_resolves():
 
     for pkg in ("autoresearch", "autoresearch.harness", "autoresearch.harness.sandbox", "autoresearch.testbeds",
                 "autoresearch.testbeds.common", "autoresearch.testbeds.lm", "autoresearch.testbeds.codegen",
-                "autoresearch.research"):
+                "autoresearch.research", "autoresearch.pipeline"):
         mod = importlib.import_module(pkg)
         assert mod.__all__, pkg
         missing = [n for n in mod.__all__ if not hasattr(mod, n)]

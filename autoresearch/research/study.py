@@ -16,11 +16,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-import importlib.util
 import json
 import math
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -370,30 +368,9 @@ def _absolute_ref(ref: str, base_dir: Path) -> str:
 
 
 def load_testbed(ref: str) -> Testbed:
-    """A testbed by registered name, `module.path:Class`, or `path/to/file.py:Class` (loaded by file)."""
-    if ".py:" not in ref:
-        return get_testbed(ref)
-    file, cls_name = ref.rsplit(":", 1)
-    path = Path(file).resolve()
-    if not path.is_file():
-        raise ConfigError(f"testbed file {str(path)!r} does not exist; check `testbed:` in the study file")
-    mod_name = "_autoresearch_testbed_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    mod = sys.modules.get(mod_name)
-    if mod is None:
-        spec = importlib.util.spec_from_file_location(mod_name, path)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        # registered before exec so dataclass type hints (from __future__ annotations) resolve in the module
-        sys.modules[mod_name] = mod
-        try:
-            spec.loader.exec_module(mod)
-        except BaseException:
-            del sys.modules[mod_name]
-            raise
-    cls = getattr(mod, cls_name, None)
-    if cls is None:
-        raise ConfigError(f"testbed file {path} has no class {cls_name!r}; check `testbed:` in the study file")
-    return cls()
+    """A testbed by registered name, `module.path:Class`, or `path/to/file.py:Class` (`get_testbed`: a file in a
+    folder with `__init__.py` is imported with its package, so a research workspace's surface copy works)."""
+    return get_testbed(ref)
 
 
 # --- resolution against the testbed -------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import dataclasses
 import difflib
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import sys
@@ -36,6 +37,7 @@ from autoresearch.errors import AutoresearchError, CheckpointError, ConfigError,
 from autoresearch.harness.config import apply_overrides, blame_overrides, from_dict, load_yaml, parse_override
 from autoresearch.harness.registry import Experiment
 from autoresearch.testbeds.checks import Check, CheckResult, ShortRun
+from autoresearch.testbeds.flags import Flag, SearchRange, config_flags
 
 __all__ = ["Testbed", "CheckResult", "CliOption", "LoadedModel", "get_testbed", "register_testbed", "TESTBEDS",
            "LOG_KEYS", "RESULT_KEYS"]
@@ -92,6 +94,20 @@ class Testbed(ABC):
     """Command-line shorthands of `train`/`check` (option name without `--` -> CliOption)."""
     check_steps: ClassVar[int] = 20
     """Steps of the short run of `check` when --steps is not given."""
+    idea_sections: ClassVar[tuple[str, ...]] = ("model", "optim")
+    """Config sections (or top-level fields) whose bool/choice fields are ideas (`flag_space`); infrastructure
+    (train, eval, data) never is."""
+    search_ranges: ClassVar[Mapping[str, SearchRange]] = {}
+    """Numeric ideas: dotted key -> (low, high, "log" | "linear"), sampled by the planner (optuna TPE)."""
+    research_surface: ClassVar[Mapping[str, str]] = {}
+    """What research ideas may edit: file name in a workspace's `surface/` -> the module copied there (the testbed
+    module itself as "testbed.py", the config holding the flags, the model, the optimizer, the training loop and step).
+    `autoresearch research init` copies these modules into `surface/`, turning absolute imports between them into
+    relative ones; everything else (evaluation, data, metrics, checkpoints, registry, sandbox) stays imported from the
+    installed package, never copied. Empty: a user's testbed whose editable files are its module's folder."""
+    workspace_defaults: ClassVar[Mapping[str, Any]] = {}
+    """The `study:` section a new research workspace of this testbed starts from (`research init`; keys of
+    `pipeline.workspace.StudyDefaults`, e.g. a CPU-sized budget and overrides). Empty: the preset as it is."""
     LOG_KEYS: ClassVar[tuple[str, ...]] = LOG_KEYS
     RESULT_KEYS: ClassVar[tuple[str, ...]] = RESULT_KEYS
 
@@ -202,6 +218,26 @@ class Testbed(ABC):
         if self.config_class is None:
             raise ConfigError(f"testbed {self.name} declares no `config_class`; set it on {type(self).__name__}")
         return self.config_class
+
+    def flag_space(self, cfg: Any | None = None) -> list[Flag]:
+        """The ideas a planner may propose on `cfg` (default: the default preset), as `Flag`s with off = cfg's value:
+        each other value of every bool/choice field under `idea_sections`, then one numeric flag (on=None, with its
+        range) per `search_ranges` key (testbeds/flags.py). A bool/choice candidate the config refuses (a
+        cross-field rule) is left out; a search range whose ends the config refuses is a one-line ConfigError."""
+        cfg = self.preset_config(self.default_preset) if cfg is None else cfg
+        out = []
+        for flag in config_flags(cfg, self.idea_sections, self.search_ranges):
+            values = [flag.low, flag.high] if flag.numeric else [flag.on]
+            try:
+                for v in values:
+                    self.with_overrides(cfg, {flag.key: int(v) if flag.type == "int" else v})  # type: ignore[arg-type]
+            except ConfigError as e:
+                if flag.numeric:
+                    raise ConfigError(f"search range of {flag.key} ({flag.low:g}..{flag.high:g}) is refused by the "
+                                      f"config ({e}); fix `search_ranges` of {type(self).__name__}") from None
+                continue
+            out.append(flag)
+        return out
 
     # --- overrides the upper layers write ---------------------------------------------------------------------
 
@@ -339,23 +375,103 @@ def get_testbed(ref: str) -> Testbed:
 
 
 def _load_file(path: Path, ref: str) -> Any:
-    """Import a testbed file once per process, under a name derived from its absolute path."""
+    """Import a testbed file under a name derived from its absolute path (once per process, again after an edit).
+
+    A file whose folder has `__init__.py` is imported as a module of that folder loaded as a package (its name: a
+    hash of the folder's path), so its relative imports (`from .gpt import GPT`) work and two copies of one package
+    (two worktrees of a research workspace) never collide in one process. Files are compiled from source, never from
+    or into `__pycache__`, and an edited folder (its `.py` files' content changed) is imported afresh, so the code run
+    is always the code on disk."""
     if not path.is_file():
         raise ConfigError(f"testbed file {str(path)!r} does not exist; check the path in {ref!r}")
-    mod_name = _FILE_MODULE + hashlib.sha1(str(path).encode()).hexdigest()[:12]
-    mod = sys.modules.get(mod_name)
-    if mod is not None:
-        return mod
-    spec = importlib.util.spec_from_file_location(mod_name, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[mod_name] = mod  # before exec, so dataclass type hints (PEP 563 strings) resolve in the module
+    folder = path.parent
+    if (folder / "__init__.py").is_file():
+        package = _FILE_MODULE + hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+        mod_name = f"{package}.{path.stem}"
+    else:
+        package, mod_name = "", _FILE_MODULE + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    root = package or mod_name
+    fingerprint = _fingerprint(folder if package else path)
+    loaded = sys.modules.get(root)
+    if loaded is not None and getattr(loaded, "__autoresearch_fingerprint__", None) != fingerprint:
+        for name in [n for n in sys.modules if n == root or n.startswith(root + ".")]:
+            del sys.modules[name]  # edited since it was imported: import the code on disk
+    if mod_name in sys.modules:
+        return sys.modules[mod_name]
+    _install_finder()
     try:
-        spec.loader.exec_module(mod)
+        if package and package not in sys.modules:
+            _exec_new(package, folder / "__init__.py", is_package=True).__autoresearch_fingerprint__ = fingerprint
+        mod = importlib.import_module(mod_name) if package else _exec_new(mod_name, path, is_package=False)
+        if not package:
+            mod.__autoresearch_fingerprint__ = fingerprint
     except AutoresearchError:
-        del sys.modules[mod_name]
+        _forget(root)
         raise
     except Exception as e:
-        del sys.modules[mod_name]
+        _forget(root)
         raise ConfigError(f"testbed file {path} cannot be loaded ({type(e).__name__}: {e}); fix the file") from None
+    return mod
+
+
+def _fingerprint(where: Path) -> str:
+    """Content hash of a file, or of the `.py` files directly in a folder (what `_load_file` imports from it)."""
+    files = sorted(where.glob("*.py")) if where.is_dir() else [where]
+    h = hashlib.sha1()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _forget(root: str) -> None:
+    for name in [n for n in sys.modules if n == root or n.startswith(root + ".")]:
+        del sys.modules[name]
+
+
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles from source every time: no stale `.pyc` (an edit within the same second and size), and no
+    `__pycache__` written into a research workspace's worktrees."""
+
+    def get_code(self, fullname: str) -> Any:
+        source = self.get_data(self.path)
+        return self.source_to_code(source, self.path)
+
+
+class _FileTestbedFinder:
+    """Finds the submodules of packages loaded by `_load_file` (names under `_FILE_MODULE`) in their folders."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: Any = None, target: Any = None) -> Any:
+        if not fullname.startswith(_FILE_MODULE) or "." not in fullname:
+            return None
+        parent = sys.modules.get(fullname.rsplit(".", 1)[0])
+        folders = getattr(parent, "__path__", None)
+        if not folders:
+            return None
+        leaf = fullname.rsplit(".", 1)[1]
+        for folder in folders:
+            sub = Path(folder) / leaf
+            if (sub / "__init__.py").is_file():
+                return importlib.util.spec_from_file_location(
+                    fullname, sub / "__init__.py", loader=_SourceLoader(fullname, str(sub / "__init__.py")),
+                    submodule_search_locations=[str(sub)])
+            if sub.with_suffix(".py").is_file():
+                file = str(sub.with_suffix(".py"))
+                return importlib.util.spec_from_file_location(fullname, file, loader=_SourceLoader(fullname, file))
+        return None
+
+
+def _install_finder() -> None:
+    if not any(f is _FileTestbedFinder for f in sys.meta_path):
+        sys.meta_path.insert(0, _FileTestbedFinder)  # type: ignore[arg-type]
+
+
+def _exec_new(name: str, file: Path, *, is_package: bool) -> Any:
+    spec = importlib.util.spec_from_file_location(
+        name, file, loader=_SourceLoader(name, str(file)),
+        submodule_search_locations=[str(file.parent)] if is_package else None)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # before exec, so dataclass type hints (PEP 563 strings) resolve in the module
+    spec.loader.exec_module(mod)
     return mod

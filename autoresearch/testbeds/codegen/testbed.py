@@ -30,6 +30,32 @@ class CodegenTestbed(Testbed):
     cli_options = {"model": CliOption("arch", "hrm | gpt (the GPT is parameter-matched to the HRM config)",
                                       ("hrm", "gpt"))}
     check_steps = 20
+    # Ideas: the HRM's own fields (grad_mode, ...), the optimizer, and the architecture itself (arch=gpt: the
+    # parameter-matched GPT). Numeric: learning rates on log ranges ~4x either side of the presets' values; the L
+    # cycles per H cycle around the HRM paper's 2 (Wang et al. 2025, arXiv:2506.21734), which trade compute for
+    # depth (tokens/s moves with them: the analyzer's `systems` kind).
+    idea_sections = ("hrm", "optim", "arch")
+    search_ranges = {"optim.muon_lr": (0.005, 0.08, "log"), "optim.adamw_lr": (0.0005, 0.01, "log"),
+                     "optim.warmup_frac": (0.0, 0.2, "linear"), "hrm.l_cycles": (1, 4, "linear")}
+    # A workspace's studies start at the built-in study's size (studies/codegen_hrm_vs_gpt.yaml: greedy pass@1 on
+    # 200 held-out tasks, one thread per trial), with a 4x smaller token budget so a version fits a CPU session.
+    workspace_defaults = {"overrides": {"train.threads": 1, "eval.n_samples": 0, "eval.k": [1],
+                                        "eval.heldout_tasks": 200},
+                          "budget": {"tokens": 512000}, "metric": {"name": "pass@1_greedy", "direction": "higher"},
+                          "decision": {"min_effect": 0.02}}
+    research_surface = {
+        "testbed.py": "autoresearch.testbeds.codegen.testbed",
+        "config.py": "autoresearch.testbeds.codegen.config",
+        "common_config.py": "autoresearch.testbeds.common.config",
+        "gpt.py": "autoresearch.testbeds.common.gpt",
+        "hrm.py": "autoresearch.testbeds.codegen.hrm",
+        "models.py": "autoresearch.testbeds.codegen.models",
+        "param_match.py": "autoresearch.testbeds.codegen.param_match",
+        "optim.py": "autoresearch.testbeds.common.optim",
+        "train.py": "autoresearch.testbeds.codegen.train",
+        "train_step.py": "autoresearch.testbeds.common.train_step",
+        "checks.py": "autoresearch.testbeds.codegen.checks",
+    }
 
     def train(self, cfg: CodegenConfig, exp: Experiment, *, resume: bool = False,
               progress: bool = False) -> dict[str, Any]:

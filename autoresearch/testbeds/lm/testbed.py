@@ -24,6 +24,26 @@ class LMTestbed(Testbed):
                     "tokens", "tokens_per_s", "precision", "achieved_tflops", "mfu", "peak_memory_mb",
                     "train_seconds", "wall_seconds")
     check_steps = 30
+    # Numeric ideas the planner samples (optuna TPE). Learning rates: log ranges ~4x either side of the presets' values
+    # (Muon 0.02 as in Keller Jordan's Muon runs on modded-nanogpt; AdamW 6e-3 for the embeddings of small GPTs);
+    # warm-up and WSD cool-down fractions: the 0-20% / 5-50% that WSD studies sweep (Hägele et al. 2024,
+    # arXiv:2405.18392, find a 10-20% cool-down matches cosine).
+    search_ranges = {"optim.muon_lr": (0.005, 0.08, "log"), "optim.adamw_lr": (0.001, 0.03, "log"),
+                     "optim.warmup_frac": (0.0, 0.2, "linear"), "optim.decay_frac": (0.05, 0.5, "linear")}
+    # A workspace's studies start at the quickstart's CPU size (studies/lm_quickstart.yaml: 48 steps of 16 x 128
+    # tokens, one thread per trial, 10 val batches; ~1 min per Muon trial on a 2-core CPU).
+    workspace_defaults = {"overrides": {"train.threads": 1, "train.log_every": 4, "eval.val_batches": 10},
+                          "budget": {"tokens": 98304}, "decision": {"min_effect": 0.01}}
+    research_surface = {
+        "testbed.py": "autoresearch.testbeds.lm.testbed",
+        "config.py": "autoresearch.testbeds.lm.config",
+        "common_config.py": "autoresearch.testbeds.common.config",
+        "gpt.py": "autoresearch.testbeds.common.gpt",
+        "optim.py": "autoresearch.testbeds.common.optim",
+        "train.py": "autoresearch.testbeds.lm.train",
+        "train_step.py": "autoresearch.testbeds.common.train_step",
+        "checks.py": "autoresearch.testbeds.lm.checks",
+    }
 
     def train(self, cfg: LMConfig, exp: Experiment, *, resume: bool = False, progress: bool = False) -> dict[str, Any]:
         from autoresearch.testbeds.lm.train import train
