@@ -166,6 +166,7 @@ def test_three_step_train_carries_the_contract_keys(ref, trained):
     assert to_dict(testbed.load_config(exp)) == to_dict(cfg)
     summary = testbed.summary(cfg, res)
     assert summary["status"] == "ok" and set(summary) <= set(res)
+    assert all(k in summary for k in (*testbed.required_results, *testbed.metrics) if k in res)  # metrics shown
 
 
 @pytest.mark.parametrize("ref", ALL, ids=IDS)
@@ -274,6 +275,64 @@ def _user_testbed(tmp_path: Path) -> str:
         "    checks = Testbed.checks  # the contract's default checks, not the fake's stand-ins\n"
     )
     return f"{path}:Mine"
+
+
+_NO_CHECKPOINTS = """from __future__ import annotations
+import random
+from dataclasses import dataclass, field
+from autoresearch.harness.config import param, to_dict
+from autoresearch.testbeds.base import Testbed
+
+@dataclass
+class Model:
+    lr: float = param(0.1, "step size", gt=0, le=1)
+    momentum: bool = param(False, "idea: heavy-ball momentum 0.9")
+
+@dataclass
+class Train:
+    seed: int = param(0, "seed", ge=0)
+    train_tokens: int = param(50, "steps", ge=1)
+    log_every: int = param(5, "log every N steps", ge=1)
+
+@dataclass
+class QuadraticConfig:
+    model: Model = field(default_factory=Model)
+    train: Train = field(default_factory=Train)
+    tokens_per_step = 1
+
+class Quadratic(Testbed):
+    name = "quadratic"
+    metrics = {"val_loss": "lower"}
+    config_class = QuadraticConfig
+    preset_factories = {"tiny": QuadraticConfig}
+    required_results = ("val_loss",)
+
+    def train(self, cfg, exp, *, resume=False, progress=False):
+        with exp.running(resume=resume):
+            exp.write_config(to_dict(cfg), {"testbed": self.spec, "seed": cfg.train.seed})
+            rng, x, v = random.Random(cfg.train.seed), 5.0, 0.0
+            for step in range(1, cfg.train.train_tokens + 1):
+                g = 2 * x + rng.gauss(0, 0.1)
+                v = 0.9 * v + g if cfg.model.momentum else g
+                x -= cfg.model.lr * v
+                if step % cfg.train.log_every == 0 or step == cfg.train.train_tokens:
+                    exp.log({"step": step, "tokens": step, "loss": x * x})
+            res = {"status": "ok", "val_loss": x * x, "steps": step, "tokens": step, "train_seconds": 0.0, "seed": cfg.train.seed}
+            exp.write_results(res)
+            return res
+"""
+
+
+def test_a_testbed_without_checkpoints_fails_only_the_roundtrip_check(tmp_path):
+    """The default short run leaves out keys the config lacks (no `train.checkpoint_every`): `check` reports the
+    missing resume as a failed check instead of refusing the whole command on an unknown key."""
+    f = tmp_path / "quad.py"
+    f.write_text(_NO_CHECKPOINTS)
+    tb = get_testbed(f"{f}:Quadratic")
+    assert "train.checkpoint_every" not in tb.short_run_overrides(6)
+    results = {r.name: r for r in tb.checks(tb.make_config("tiny"), tmp_path / "checks", steps=6)}
+    assert not results["checkpoint_roundtrip"].ok and "checkpoint" in results["checkpoint_roundtrip"].detail
+    assert results["short_training"].ok and results["evaluation_pipeline"].ok
 
 
 @pytest.mark.slow

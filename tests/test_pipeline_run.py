@@ -158,6 +158,8 @@ def test_flag_space_run_end_to_end_stops_on_its_budget(tmp_path, cache_dir):
     for v in st["versions"]:
         assert v["verdict"] in ("KEEP", "DISCARD") and v["metrics"]["n_seeds"] == 2
         assert (Path(v["study_dir"]) / "analysis.md").is_file() and not v["worktree"]
+        made = yaml.safe_load((Path(v["study_dir"]) / "version.yaml").read_text())  # the code the study measured
+        assert made["branch"] == f"idea/{v['name']}/v1" and len(made["commit"]) == 40
     assert yaml.safe_load((ws / "design" / "baselines.yaml").read_text())["baseline"]["value"] > 0
     for f in ("design/plan.md", "design/tasks.yaml", "design/metrics.yaml", "report.md", "report.html",
               "ideas/idea_log.md"):

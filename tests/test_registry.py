@@ -244,3 +244,21 @@ def test_root_that_is_a_file_and_garbage_lock_file(tmp_path):
     exp.lock_path.write_bytes(RANDOM)
     assert exp.owner() is None and exp.state() == (
         "killed", f"its process is gone; continue it with `autoresearch train lm --resume exp-001 --root {tmp_path}/r`")
+
+
+def test_persisted_files_get_the_umask_mode_not_mkstemps_0600(tmp_path):
+    """Atomic writes go through mkstemp (0600); the files a person shares (config, results) must read like any file."""
+    import os
+    import stat
+
+    from autoresearch.harness.atomic import atomic_write_text
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "a.yaml", "x: 1\n")
+        os.umask(0o077)
+        atomic_write_text(tmp_path / "b.yaml", "x: 1\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.yaml").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "b.yaml").stat().st_mode) == 0o600

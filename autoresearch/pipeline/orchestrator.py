@@ -483,6 +483,10 @@ class Orchestrator:
         tree = worktrees.create_version(self.ws, v.name, v.k, base=self.st.base_commit or "HEAD")
         study = build_study(self.ws, worktrees.testbed_spec(tree, self.ws), task, v.k, baseline)
         v.study_dir = str(self.ws.root / "studies" / study.name)
+        # which code the study measures: its trials' folders point into the worktree, which is removed afterwards
+        atomic_write_yaml(Path(v.study_dir) / "version.yaml", {
+            "version": label, "branch": tree.branch, "commit": self._head(tree.path), "base_commit": tree.base_commit,
+            "diff": str(worktrees.diff_file(self.ws.root, v.name, v.k)), "integrity_hash": self.st.integrity_hash})
         self._save()
         self.emit("stage", {"stage": f"training of {label}: study {study.name}"})
         try:
@@ -576,10 +580,11 @@ class Orchestrator:
         md, html = write_report(self.ws, self.st)
         self.emit("report", {"markdown": str(md), "html": str(html)})
 
-    def _head(self) -> str:
+    def _head(self, checkout: Path | None = None) -> str:
         import subprocess
 
-        r = subprocess.run(["git", "-C", str(self.ws.root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        where = str(checkout or self.ws.root)
+        r = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True)
         return r.stdout.strip()
 
 

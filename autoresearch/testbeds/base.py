@@ -263,8 +263,10 @@ class Testbed(ABC):
         if not isinstance(per_step, int) or per_step <= 0:
             raise ConfigError(f"testbed {self.name}: its config has no `tokens_per_step`, so a short run cannot be "
                               f"derived; override short_run_overrides")
-        return {"train.train_tokens": steps * per_step, "train.log_every": 1,
-                "train.checkpoint_every": max(1, steps // 2), "train.max_seconds": 0.0}
+        out = {"train.train_tokens": steps * per_step, "train.log_every": 1,
+               "train.checkpoint_every": max(1, steps // 2), "train.max_seconds": 0.0}
+        train = getattr(cfg, "train", None)  # keys the config lacks are left out: a testbed without checkpoints
+        return {k: v for k, v in out.items() if hasattr(train, k.split(".", 1)[1])}  # fails checkpoint_roundtrip
 
     # --- training and models ----------------------------------------------------------------------------------
 
@@ -297,8 +299,10 @@ class Testbed(ABC):
         return load_checkpoint(ckpt, map_location=device)["model"]
 
     def summary(self, cfg: Any, results: dict[str, Any]) -> dict[str, Any]:
-        """The `key: value` lines `autoresearch train` prints after a run: `summary_keys` present in `results`."""
-        return {k: results[k] for k in self.summary_keys if k in results}
+        """The `key: value` lines `autoresearch train` prints after a run: `summary_keys`, then any `required_results`
+        and `metrics` they leave out (a user testbed's metric is shown without declaring it twice), when in `results`."""
+        keys = [*self.summary_keys, *(k for k in (*self.required_results, *self.metrics) if k not in self.summary_keys)]
+        return {k: results[k] for k in dict.fromkeys(keys) if k in results}
 
     def describe_run(self, cfg: Any) -> str:
         """What `autoresearch train` announces before training, e.g. "240 steps x 2048 tokens"."""
