@@ -27,6 +27,7 @@ from autoresearch.errors import ConfigError
 
 __all__ = [
     "param",
+    "yaml_where",
     "to_dict",
     "from_dict",
     "apply_overrides",
@@ -396,6 +397,12 @@ def _merged(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def yaml_where(e: Exception) -> str:
+    """" (line L, column C)" of a YAML error's problem mark (1-based), or "" when it has none."""
+    mark = getattr(e, "problem_mark", None)
+    return f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+
+
 def load_yaml(path: str | Path, cls: type[T], base: T | None = None) -> T:
     """Load and validate a config YAML file (an experiment's `config.yaml` too: its `meta` block is provenance).
 
@@ -423,9 +430,7 @@ def load_yaml(path: str | Path, cls: type[T], base: T | None = None) -> T:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ConfigError(f"config file {shown} is not valid YAML{at}: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"config file {shown} is not valid YAML{yaml_where(e)}: {str(e).splitlines()[0]}") from None
     sections = ", ".join(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
     if data is None:
         raise ConfigError(f"config file {shown} is empty; write a mapping of sections ({sections}), e.g. "

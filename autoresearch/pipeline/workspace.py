@@ -23,7 +23,7 @@ import yaml
 from autoresearch.agents.coders.allowed_paths import match_glob
 from autoresearch.errors import AutoresearchError, ConfigError, PipelineError
 from autoresearch.harness.atomic import atomic_write_text
-from autoresearch.harness.config import check_ranges, from_dict, param, require, to_dict
+from autoresearch.harness.config import check_ranges, from_dict, param, require, to_dict, yaml_where
 from autoresearch.pipeline._git import commit_args, git, git_ok
 from autoresearch.pipeline.surface import SURFACE_DIR, copy_surface
 from autoresearch.research.study import Budget, MetricSpec, SeedPlan
@@ -131,9 +131,7 @@ def read_workspace_file(path: Path) -> WorkspaceFile:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ConfigError(f"{shown} is not valid YAML{at}; fix it or restore it with "
+        raise ConfigError(f"{shown} is not valid YAML{yaml_where(e)}; fix it or restore it with "
                           f"`git checkout -- {WORKSPACE_FILE}`") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{shown} must hold a mapping (testbed, editable, protected, study, gates, budgets), got "
