@@ -16,14 +16,19 @@ from typing import TYPE_CHECKING, Any
 
 from autoresearch.errors import (
     AutoresearchError,
+    BudgetError,
     CheckpointError,
     ConfigError,
     DataError,
     DivergenceError,
+    LLMAuthError,
+    LLMContextError,
     LLMError,
+    LLMUnsupportedError,
     PipelineError,
     RegistryError,
     SandboxError,
+    StructuredOutputError,
     StudyError,
 )
 
@@ -66,14 +71,19 @@ __all__ = [
     "Settings",
     "load_settings",
     "AutoresearchError",
+    "BudgetError",
     "CheckpointError",
     "ConfigError",
     "DataError",
     "DivergenceError",
     "LLMError",
+    "LLMAuthError",
+    "LLMContextError",
+    "LLMUnsupportedError",
     "PipelineError",
     "RegistryError",
     "SandboxError",
+    "StructuredOutputError",
     "StudyError",
 ]
 

@@ -17,6 +17,11 @@ __all__ = [
     "DivergenceError",
     "LLMError",
     "PipelineError",
+    "LLMAuthError",
+    "LLMContextError",
+    "LLMUnsupportedError",
+    "StructuredOutputError",
+    "BudgetError",
 ]
 
 
@@ -58,3 +63,23 @@ class LLMError(AutoresearchError):
 
 class PipelineError(AutoresearchError):
     """A research workspace, its git worktrees or its pipeline state is missing, damaged or cannot proceed."""
+
+
+class LLMAuthError(LLMError):
+    """The language-model service refused the key (401/403): never retried."""
+
+
+class LLMContextError(LLMError):
+    """The request does not fit the model's context window: never retried."""
+
+
+class LLMUnsupportedError(LLMError):
+    """The backend does not support a request feature (e.g. JSON-schema mode); the caller may fall back."""
+
+
+class StructuredOutputError(LLMError):
+    """A role's answer did not validate against its schema after every allowed re-ask (the raw answers are saved)."""
+
+
+class BudgetError(AutoresearchError):
+    """The next LLM call would exceed a budget (dollars, tokens, calls or seconds); checked before the call."""

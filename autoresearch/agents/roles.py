@@ -179,6 +179,8 @@ class Analysis:
     """one readable line."""
     evidence: dict[str, Any] = field(default_factory=dict)
     """the numbers behind the kind (Δ, CI, p, n, tokens/s and memory moves with their noise...)."""
+    text: str = ""
+    """a Markdown body (an LLM analyzer's reasoning, analysis.md); "" for the rule-based analyzer."""
 
     def __post_init__(self) -> None:
         if self.kind not in ANALYSIS_KINDS:
@@ -265,6 +267,8 @@ class StudySummary:
     estimate comes from their spread (empty: a fixed relative floor is used)."""
     error: str = ""
     """the first crashed trial's error, when any."""
+    curves: dict[str, list[list[float]]] = field(default_factory=dict)
+    """arm -> [[step, mean training loss over the arm's ok seeds], ...], at most 20 points (version_study.summarize)."""
 
     def to_dict(self) -> dict[str, Any]:
         return _plain(self)

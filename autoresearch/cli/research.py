@@ -1,10 +1,14 @@
 """`autoresearch research ...`: research workspaces and the pipeline that implements, verifies and studies ideas.
 
     autoresearch research init DIR --testbed lm|codegen|module.path:Class|path/file.py:Class [--preset tiny]
-    autoresearch research run ["IDEA"] [--workspace DIR] [--planner none] [--coder none|patch:FILE|cmd:PATH|claude|
-        codex|aider] [--judge rules] [--analyzer rules] [--reviser none] [--gate STAGE=MODE ...] [--flag KEY=VALUE ...]
-        [--budget-versions N] [--budget-trials N] [--budget-seconds S] [--workers N]
-    autoresearch research status|resume|report|list [--workspace DIR]
+    autoresearch research run ["IDEA"] [--workspace DIR] [--agent LLM] [--planner none|LLM] [--coder none|patch:FILE|
+        cmd:PATH|claude|codex|aider|LLM] [--judge rules|LLM] [--analyzer rules|LLM] [--reviser none|LLM]
+        [--gate STAGE=MODE ...] [--flag KEY=VALUE ...] [--budget-versions N] [--budget-trials N] [--budget-seconds S]
+        [--budget-dollars USD] [--budget-tokens N] [--budget-calls N] [--workers N]
+    autoresearch research resume [--budget-dollars USD] [--budget-tokens N] [--budget-calls N] [--workspace DIR]
+    autoresearch research status|report|list [--workspace DIR]
+
+LLM = openai:MODEL[@URL] | anthropic:MODEL | litellm:MODEL | replay:FILE | scripted:FILE (docs/agents.md).
     autoresearch research gate approve|revise|reject [--note TEXT] [--workspace DIR]
 
 Every command ends with a `key: value` summary; bad input is one line (exit 2). A human gate prints what to run and
@@ -20,11 +24,13 @@ from typing import Any
 import typer
 
 from autoresearch.cli._common import print_summary
-from autoresearch.errors import ConfigError, PipelineError
+from autoresearch.errors import AutoresearchError, ConfigError, PipelineError
 
 __all__ = ["register"]
 
 _WS_HELP = "the research workspace (a folder made by `research init`)"
+_LLM = "openai:MODEL, openai:MODEL@URL, anthropic:MODEL, litellm:MODEL, replay:FILE, scripted:FILE"  # no [..]: rich markup
+_LLM_HELP = f"or a language model: {_LLM} (default: --agent, else {{}})"
 
 
 def _echo(text: str) -> None:
@@ -48,6 +54,8 @@ class _Printer:
             _echo(f"{t} {d['text']}")
         elif kind == "done":
             _echo(f"{t} {d['message']}")
+        elif kind == "llm":
+            _echo(f"{t} {d['text']}")
         else:
             self.study(kind, d)
 
@@ -81,6 +89,52 @@ def _flags(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _absolute_files(spec: str) -> str:
+    """`scripted:FILE` / `replay:FILE` with FILE made absolute, so that `research resume` from another folder finds
+    it (the spec is stored with the run's options)."""
+    from pathlib import Path
+
+    scheme, sep, arg = spec.partition(":")
+    if sep and scheme.strip() in ("scripted", "replay") and arg.strip():
+        return f"{scheme.strip()}:{Path(arg.strip()).expanduser().resolve()}"
+    return spec
+
+
+def _role_specs(agent: str, given: dict[str, str]) -> dict[str, str]:
+    from autoresearch.agents.role_specs import resolve_specs
+
+    return {role: _absolute_files(spec) for role, spec in resolve_specs(given, _absolute_files(agent)).items()}
+
+
+def _llm_budgets(dollars: float | None, tokens: int | None, calls: int | None) -> dict[str, Any]:
+    _budget("dollars", dollars, integer=False)
+    _budget("tokens", tokens)
+    _budget("calls", calls)
+    return {"budget_dollars": dollars, "budget_tokens": tokens, "budget_calls": calls}
+
+
+def _spend_lines(ws: Any) -> tuple[list[str], dict[str, Any]]:
+    """`research status`'s per-role LLM spend table and the summary items (both empty without LLM calls)."""
+    from autoresearch.pipeline.agent_env import read_records
+
+    try:
+        records = read_records(ws)
+    except AutoresearchError as e:
+        return [f"llm transcript: {e}"], {}
+    if not records:
+        return [], {}
+    from autoresearch.pipeline.transcript_md import spend_rows
+
+    lines = [f"{'role':<10} {'calls':>6} {'tokens in':>11} {'tokens out':>11} {'cost':>12} {'seconds':>8}"]
+    lines += [f"{r[0]:<10} {r[1]:>6} {r[2]:>11} {r[3]:>11} {r[4]:>12} {r[5]:>8}" for r in spend_rows(records)]
+    calls = len(records)
+    tokens = sum(int((r.get("usage") or {}).get("prompt", 0)) + int((r.get("usage") or {}).get("completion", 0))
+                 for r in records)
+    known = [float(r["cost_usd"]) for r in records if r.get("cost_usd") is not None]
+    cost = f"{sum(known):.4f}" + ("" if len(known) == calls else f" (+{calls - len(known)} calls of unknown cost)")
+    return lines, {"llm_calls": calls, "llm_tokens": tokens, "llm_cost_usd": cost}
+
+
 def _budget(name: str, value: float | None, integer: bool = True) -> None:
     if value is not None and (not math.isfinite(value) or value < 0):
         raise ConfigError(f"`--budget-{name}` must be >= 0 (0 = no limit), got {value:g}; e.g. --budget-{name} "
@@ -105,9 +159,17 @@ def _summary(ws: Any, st: Any) -> None:
         items["waiting_for"] = f"{stage} gate of {label}"
         items["next"] = (f"autoresearch research gate approve|revise|reject --workspace {ws.root} [--note TEXT], "
                          f"then autoresearch research resume --workspace {ws.root}")
+    elif st.status == "escalated" and st.history and st.history[-1].stage == "ideation":
+        items["next"] = (f"the planner's or reviser's model failed ({st.history[-1].detail[:200]}); `autoresearch "
+                         f"research resume --workspace {ws.root}` asks it again")
     elif st.status == "escalated":
         items["next"] = (f"read {ws.root / 'logs' / 'errors.log'}; `autoresearch research resume --workspace "
                          f"{ws.root}` goes on with the next idea")
+    elif st.status == "stopped" and st.history and st.history[-1].event == "budget":
+        items["stopped_by"] = st.history[-1].detail
+        items["next"] = (f"autoresearch research resume --workspace {ws.root} with a higher --budget-dollars/"
+                         "--budget-tokens/--budget-calls (or raise workspace.yaml agents.budgets and commit it)")
+    items.update(_spend_lines(ws)[1])
     if (ws.root / "report.md").is_file():
         items["report"] = str(ws.root / "report.html")
         items["idea_log"] = str(ws.root / "ideas" / "idea_log.md")
@@ -139,12 +201,13 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         idea: str = typer.Argument("", help="the idea in words (empty: explore the testbed's flag space)"),
         workspace: str = typer.Option(".", "--workspace", "-w", help=_WS_HELP),
-        planner: str = typer.Option("none", "--planner", help="planner role: none"),
-        coder: str = typer.Option("none", "--coder", help="coder role: none, patch:FILE, cmd:PATH, claude, codex, "
-                                                         "aider"),
-        judge: str = typer.Option("rules", "--judge", help="judge role: rules"),
-        analyzer: str = typer.Option("rules", "--analyzer", help="analyzer role: rules"),
-        reviser: str = typer.Option("none", "--reviser", help="reviser role: none"),
+        agent: str = typer.Option("", "--agent", help=f"the language model of every role not given explicitly: {_LLM}"),
+        planner: str = typer.Option("", "--planner", help="planner role: none, " + _LLM_HELP.format("none")),
+        coder: str = typer.Option("", "--coder", help="coder role: none, patch:FILE, cmd:PATH, claude, codex, aider, "
+                                                     + _LLM_HELP.format("none")),
+        judge: str = typer.Option("", "--judge", help="judge role: rules, " + _LLM_HELP.format("rules")),
+        analyzer: str = typer.Option("", "--analyzer", help="analyzer role: rules, " + _LLM_HELP.format("rules")),
+        reviser: str = typer.Option("", "--reviser", help="reviser role: none, " + _LLM_HELP.format("none")),
         gate: list[str] = typer.Option([], "--gate", help="STAGE=MODE, e.g. implementation=human (stages: design, "
                                                           "implementation, training, analysis; modes: human, "
                                                           "auto-judge, auto); repeatable"),
@@ -152,6 +215,10 @@ def register(app: typer.Typer) -> None:
         budget_versions: int = typer.Option(None, "--budget-versions", help="versions at most (0 = no limit)"),
         budget_trials: int = typer.Option(None, "--budget-trials", help="trials at most (0 = no limit)"),
         budget_seconds: float = typer.Option(None, "--budget-seconds", help="wall-clock seconds (0 = no limit)"),
+        budget_dollars: float = typer.Option(None, "--budget-dollars", help="LLM spend of the run in USD (0 = no "
+                                             "limit; default: workspace.yaml agents.budgets.run)"),
+        budget_tokens: int = typer.Option(None, "--budget-tokens", help="LLM tokens of the run (0 = no limit)"),
+        budget_calls: int = typer.Option(None, "--budget-calls", help="LLM calls of the run (0 = no limit)"),
         workers: int = typer.Option(None, "--workers", help="parallel trials (default: workspace.yaml)"),
         seed: int = typer.Option(0, "--seed", help="the planner's seed"),
     ) -> None:
@@ -163,22 +230,41 @@ def register(app: typer.Typer) -> None:
         _budget("versions", budget_versions)
         _budget("trials", budget_trials)
         _budget("seconds", budget_seconds, integer=False)
+        llm_budgets = _llm_budgets(budget_dollars, budget_tokens, budget_calls)
         if workers is not None and not 0 <= workers <= 1024:
             raise ConfigError(f"`--workers` must be in [0, 1024] (0 = auto), got {workers}; e.g. --workers 2")
-        opts = RunOptions(idea=idea, planner=planner, coder=coder, judge=judge, analyzer=analyzer, reviser=reviser,
-                          gates=parse_gates(gate), max_versions=budget_versions, max_trials=budget_trials,
-                          max_seconds=budget_seconds, flags=_flags(flag), workers=workers, seed=seed)
-        roles = Roles.from_options(opts)  # an unknown role spec or a missing patch file fails before anything runs
+        specs = _role_specs(agent, {"planner": planner, "coder": coder, "judge": judge, "analyzer": analyzer,
+                                    "reviser": reviser})
+        opts = RunOptions(idea=idea, **specs, gates=parse_gates(gate), max_versions=budget_versions,
+                          max_trials=budget_trials, max_seconds=budget_seconds, flags=_flags(flag), workers=workers,
+                          seed=seed, agent=_absolute_files(agent), **llm_budgets)
+        roles = None
+        if not opts.uses_llm():
+            roles = Roles.from_options(opts)  # an unknown role spec or a missing patch file fails before anything runs
         ws = _load(workspace)
         _check_clean(ws)
-        check_user_flags(ws, opts.flags, coder_edits=bool(getattr(roles.coder, "edits", True)))
+        # the language-model roles are made with the run's AgentEnv (budgets, transcript): by the orchestrator, which
+        # refuses a bad spec, a missing key or a dollar budget on an unpriced model here, before anything runs
         orch = Orchestrator(ws, opts, roles=roles, emit=_Printer(ws.file.study.metric.name), new_run=True)
+        check_user_flags(ws, opts.flags, coder_edits=bool(getattr(orch.roles.coder, "edits", True)))
         _summary(ws, orch.run())
 
     @research.command("resume")
-    def resume_cmd(workspace: str = typer.Option(".", "--workspace", "-w", help=_WS_HELP)) -> None:
-        """Continue the workspace's run (after a gate decision, an escalation, Ctrl-C or kill -9)."""
+    def resume_cmd(
+        workspace: str = typer.Option(".", "--workspace", "-w", help=_WS_HELP),
+        budget_dollars: float = typer.Option(None, "--budget-dollars", help="a new LLM budget of the run in USD "
+                                             "(0 = no limit; default: the run's own)"),
+        budget_tokens: int = typer.Option(None, "--budget-tokens", help="a new LLM token budget (0 = no limit)"),
+        budget_calls: int = typer.Option(None, "--budget-calls", help="a new LLM call budget (0 = no limit)"),
+    ) -> None:
+        """Continue the workspace's run (after a gate decision, an escalation, a spent LLM budget, Ctrl-C or kill -9);
+        `--budget-dollars/--budget-tokens/--budget-calls` replace the run's LLM budgets."""
+        import dataclasses
+
         from autoresearch.pipeline.orchestrator import Orchestrator, read_options
+
+        llm_budgets = {k: v for k, v in _llm_budgets(budget_dollars, budget_tokens, budget_calls).items()
+                       if v is not None}
 
         ws = _load(workspace)
         _check_clean(ws)
@@ -189,7 +275,8 @@ def register(app: typer.Typer) -> None:
             stage, _, label = st.waiting_for.partition(":")
             raise PipelineError(f"the run waits for a decision at the {stage} gate of {label}; decide first with "
                                 f"`autoresearch research gate approve|revise|reject --workspace {ws.root}`")
-        orch = Orchestrator(ws, read_options(ws), emit=_Printer(ws.file.study.metric.name))
+        opts = dataclasses.replace(read_options(ws), **llm_budgets)
+        orch = Orchestrator(ws, opts, emit=_Printer(ws.file.study.metric.name))
         _summary(ws, orch.run())
 
     @research.command("status")
@@ -204,6 +291,8 @@ def register(app: typer.Typer) -> None:
             _echo(f"{version_label(v):<32} {v.status:<13} {v.verdict or '-':<8} {numbers_line(v) or v.lesson[:100]}")
         for ev in st.history[-5:]:
             _echo(f"  {ev.at} [{ev.stage}] {ev.event}: {ev.detail}"[:200])
+        for line in _spend_lines(ws)[0]:  # the language-model spend per role, from the transcript
+            _echo(line)
         _summary(ws, st)
 
     @research.command("gate")

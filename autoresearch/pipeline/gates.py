@@ -3,7 +3,9 @@
 Modes (per stage, from `workspace.yaml` `gates:` or `research run --gate STAGE=MODE`, the command line winning):
 - `auto`: passes at once (decision approve, by `auto`);
 - `auto-judge`: the judge role decides. At the implementation gate it reviews the version's evidence (diff, compile,
-  lint, checks, regression); the other stages hold nothing a judge can review, so they pass (by `judge:<spec>`);
+  lint, checks, regression) — a judge whose `review` takes `samples` (the LLM judge) is sampled that many times in
+  fresh conversations and the majority decides (workspace.yaml `agents.judge_samples`, default 3); the other stages
+  hold nothing a judge can review, so they pass (by `judge:<spec>`);
 - `human`: the run pauses — state `status: waiting`, `waiting_for: <stage>` — and the CLI prints what to run;
   `research gate approve|revise|reject [--note ...]` records the decision and `research resume` goes on.
 
@@ -15,6 +17,7 @@ resumed run finds an earlier decision instead of asking twice.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
     from autoresearch.pipeline.state import GateDecision, PipelineState
 
 __all__ = ["GATE_MODES", "GATED_STAGES", "DECISIONS", "GateResult", "parse_gates", "gate_modes", "find_decision",
-           "pass_gate", "decide_gate"]
+           "pass_gate", "decide_gate", "takes_samples"]
 
 GATE_MODES = ("human", "auto-judge", "auto")
 GATED_STAGES = ("ideation", "design", "implementation", "training", "analysis", "report")
@@ -83,10 +86,20 @@ def find_decision(st: PipelineState, stage: str, version: str) -> GateDecision |
     return None
 
 
+def takes_samples(judge: Judge) -> bool:
+    """Whether `judge.review` accepts `samples=` (the LLM judge: N fresh conversations, the majority decides)."""
+    try:
+        return "samples" in inspect.signature(judge.review).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def pass_gate(st: PipelineState, stage: str, version: str, mode: str, *, judge: Judge | None = None,
-              task: TaskSpec | None = None, evidence: Evidence | None = None, judge_spec: str = "rules") -> GateResult:
+              task: TaskSpec | None = None, evidence: Evidence | None = None, judge_spec: str = "rules",
+              samples: int = 1) -> GateResult:
     """Decide the gate after `stage` of `version` ("name/vk"), recording auto and judge decisions in the state; a
-    human gate without a recorded decision returns `wait` (the caller pauses the run)."""
+    human gate without a recorded decision returns `wait` (the caller pauses the run). `samples` goes to a judge
+    whose review takes it (the LLM judge at the auto-judge gate); the rule-based judge is asked once."""
     from autoresearch.pipeline.state import GateDecision, now
 
     earlier = find_decision(st, stage, version)
@@ -95,7 +108,10 @@ def pass_gate(st: PipelineState, stage: str, version: str, mode: str, *, judge: 
     if mode == "human":
         return GateResult("wait")
     if mode == "auto-judge" and judge is not None and task is not None and evidence is not None:
-        verdict = judge.review(task, evidence)
+        if samples > 1 and takes_samples(judge):
+            verdict = judge.review(task, evidence, samples=samples)  # type: ignore[call-arg]
+        else:
+            verdict = judge.review(task, evidence)
         decision, by, note = verdict.decision, f"judge:{judge_spec}", "; ".join(verdict.reasons)
     elif mode == "auto-judge":
         decision, by, note = "approve", f"judge:{judge_spec}", f"nothing for a judge to review after {stage}"

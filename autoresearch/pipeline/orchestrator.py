@@ -14,8 +14,15 @@ a finished version is never touched again, a study continues its folder (finishe
 again), an implementation in flight starts over on a clean worktree, and every gate decision is looked up before it
 is asked again. One run at a time per workspace (an `flock` on `.autoresearch/run.lock`, released by the kernel when
 the process dies). Budgets (versions, trials, seconds) are checked before each new version: a version that started
-is finished. What the run was started with (idea, roles, gates, budgets, flags) is kept in `.autoresearch/run.yaml`,
+is finished. What the run was started with (idea, roles, gates, budgets, flags) is kept in pipeline.yaml `options`,
 so `research resume` continues with the same roles.
+
+Language-model roles (`--agent SPEC`, or an LLM spec for one role) share one `AgentEnv` (pipeline/agent_env.py):
+budgets from workspace.yaml `agents:` and `--budget-dollars/--budget-tokens/--budget-calls`, checked before every
+call, and the transcript `.autoresearch/transcripts.jsonl`. `env.version` is set to the version each stage works on.
+A spent LLM budget stops the run (`status: stopped`, event `budget` naming which budget; `research resume
+--budget-... N` goes on); a role whose model fails (an LLMError, an answer that never validated) escalates its
+version with that one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from autoresearch.errors import AutoresearchError, PipelineError
+from autoresearch.errors import AutoresearchError, BudgetError, LLMError, PipelineError
 from autoresearch.harness.atomic import atomic_write_text, atomic_write_yaml
 from autoresearch.pipeline import gates as gate_rules
 from autoresearch.pipeline.report import version_label, write_idea_log, write_report
@@ -80,6 +87,18 @@ class RunOptions:
     """`--flag KEY=VALUE`, as written."""
     workers: int | None = None
     seed: int = 0
+    agent: str = ""
+    """`--agent SPEC`: the language model of every role not given explicitly (already applied to the role specs)."""
+    budget_dollars: float | None = None
+    """LLM budget of the run in USD (None = workspace.yaml `agents.budgets.run`; 0 = no limit)."""
+    budget_tokens: int | None = None
+    budget_calls: int | None = None
+
+    def uses_llm(self) -> bool:
+        """Whether any role is a language model (then the run has an AgentEnv)."""
+        from autoresearch.agents.role_specs import is_llm_spec
+
+        return any(is_llm_spec(getattr(self, r)) for r in ("planner", "coder", "judge", "analyzer", "reviser"))
 
 
 @dataclass
@@ -91,11 +110,12 @@ class Roles:
     reviser: Reviser
 
     @classmethod
-    def from_options(cls, o: RunOptions) -> Roles:
-        from autoresearch.agents.role_specs import make_analyzer, make_coder, make_judge, make_planner, make_reviser
+    def from_options(cls, o: RunOptions, env: Any = None) -> Roles:
+        """The roles of `o`; `env` (an AgentEnv) goes to the language-model ones (a standalone one when None)."""
+        from autoresearch.agents.role_specs import make_role
 
-        return cls(make_planner(o.planner), make_coder(o.coder), make_judge(o.judge), make_analyzer(o.analyzer),
-                   make_reviser(o.reviser))
+        return cls(*(make_role(r, getattr(o, r), env=env)
+                     for r in ("planner", "coder", "judge", "analyzer", "reviser")))
 
 
 def read_options(ws: Workspace) -> RunOptions:
@@ -139,13 +159,26 @@ class Orchestrator:
     """Drives one workspace's pipeline; construct it again on the same workspace to resume."""
 
     def __init__(self, ws: Workspace, options: RunOptions, *, roles: Roles | None = None,
-                 emit: Emit | None = None, new_run: bool = False) -> None:
+                 emit: Emit | None = None, new_run: bool = False, env: Any = None) -> None:
         self.ws = ws
         self.o = options
         self.new_run = new_run  # `research run` (may start the next run) rather than `research resume`
-        self.roles = roles or Roles.from_options(options)
         self.emit: Emit = emit or (lambda kind, data: None)
         self.st: PipelineState = _load_or_new(ws, options.idea)
+        self.env = env
+        """the LLM roles' AgentEnv (None when no role is a language model)."""
+        if self.env is None and options.uses_llm():
+            from autoresearch.pipeline.agent_env import build_agent_env
+
+            self.env = build_agent_env(ws, run=self._run_number(), dollars=options.budget_dollars,
+                                       tokens=options.budget_tokens, calls=options.budget_calls,
+                                       emit=lambda kind, data: self.emit(kind, data), tried=lambda: self._tasks())
+        self.roles = roles or Roles.from_options(options, self.env)
+        if self.env is not None:
+            from autoresearch.agents.llm.budget import check_prices
+            from autoresearch.pipeline.agent_env import llm_backends
+
+            check_prices(self.env.book, llm_backends(self.roles))  # a dollar budget needs every price, at start
         self.modes = gate_rules.gate_modes(dict(ws.file.gates or {}), options.gates)
         b = ws.file.budgets
         self.max_versions = options.max_versions if options.max_versions is not None else b.max_versions
@@ -203,7 +236,15 @@ class Orchestrator:
             self._event(st.stage, "run", f"roles planner={self.o.planner} coder={self.o.coder} judge={self.o.judge} "
                                          f"analyzer={self.o.analyzer} reviser={self.o.reviser}")
             self._replay_observations()
-            end = self._loop()
+            if self.env is not None:  # the spend so far, now that no other runner appends to the transcript
+                from autoresearch.pipeline.agent_env import read_records
+
+                self.env.run = st.run
+                self.env.book.load(read_records(self.ws), run=st.run)
+            try:
+                end = self._loop()
+            except BudgetError as e:
+                end = self._budget_stop(str(e))
             if end in ("wait", "escalated", "stopped"):
                 self._write_outputs()
                 return self.st
@@ -226,6 +267,13 @@ class Orchestrator:
         st.base_commit, st.integrity_hash = self._head(), protected_hash(self.ws)
         self._event("ideation", "new run", f"run {st.run}: {self.o.idea or '(explore the flag space)'}")
 
+    def _run_number(self) -> int:
+        """The run the next `run()` works on (a finished workspace given a new idea starts the next one)."""
+        st = self.st
+        unfinished = any(x.status not in FINISHED for x in st.versions)
+        nxt = st.status in ("done", "stopped", "escalated") and self.new_run and st.history and not unfinished
+        return st.run + 1 if nxt else st.run
+
     def _loop(self) -> str:
         """Versions until a stop; returns why it stopped (a sentence, or wait / escalated / stopped)."""
         while True:
@@ -237,12 +285,53 @@ class Orchestrator:
                 if spent:
                     self._event("ideation", "budget", spent)
                     return spent
-                v = self._new_version()
+                try:
+                    v = self._new_version()
+                except LLMError as e:  # the planner's or the reviser's model failed: nothing to escalate but the run
+                    self.st.status = "escalated"
+                    self._event("ideation", "escalated", f"ideation failed: {_one_line(e)}; `autoresearch research "
+                                                         f"resume` asks again")
+                    return "escalated"
                 if v is None:
                     return "the planner has nothing left to propose"
-            end = self._advance(v)
+            try:
+                end = self._advance(v)
+            except LLMError as e:
+                end = self._llm_escalation(v, e)
             if end:
                 return end
+
+    def _set_version(self, label: str) -> None:
+        """Which version the LLM calls from now on are about (idea budgets, transcripts)."""
+        if self.env is not None:
+            self.env.version = label
+
+    def _budget_stop(self, reason: str) -> str:
+        """An LLM budget would be passed by the next call (which was not made): the run stops, resumable."""
+        self.st.status = "stopped"
+        self._event(self.st.stage, "budget", _one_line(reason))
+        return "stopped"
+
+    def _llm_escalation(self, v: VersionRecord, e: LLMError) -> str:
+        """A role's model failed on `v` (no answer, or none that validated): the version escalates with the one
+        line, and the run stops for a person to look (`research resume` goes on with the next idea)."""
+        from autoresearch.pipeline import worktrees
+        from autoresearch.pipeline.errors_log import ErrorsLog, LogEntry
+
+        label, stage = version_label(v), self.st.stage
+        reason = f"the {stage} stage's language model failed: {_one_line(e)}"
+        diff = ""
+        if v.worktree:
+            tree = worktrees.create_version(self.ws, v.name, v.k, base=self.st.base_commit or "HEAD")
+            self._save_diff(v, tree)
+            diff = worktrees.diff(tree)
+        ErrorsLog(self.ws.errors_log).append(LogEntry(label, "llm", 1, 1, f"{reason}\nthe calls are in "
+                                                      f"{self.ws.state_dir / 'transcripts.jsonl'}", diff,
+                                                      v.diff_path))
+        self._finish(v, "escalated", reason)
+        self.st.status = "escalated"
+        self._event(stage, "escalated", f"{label}: {reason}")
+        return "escalated"
 
     def _budget_spent(self) -> str:
         used = self.st.budget_used
@@ -281,10 +370,12 @@ class Orchestrator:
         if last is not None and last.status in ("rejected", "inconclusive", "crashed") and last.analysis:
             same = [x for x in self.st.versions if x.name == last.name and x.analysis]
             history = [(TaskSpec.from_dict(x.task), Analysis(**x.analysis)) for x in same[:-1]]
+            self._set_version(version_label(last))  # the reviser's calls count to the idea it revises
             task = self.roles.reviser.revise(TaskSpec.from_dict(last.task), Analysis(**last.analysis), history)
             if task is not None:
                 task.name, k = last.name, last.k + 1
         if task is None:
+            self._set_version("")  # no version exists yet: the planner's calls count to the run (and its role)
             tasks = self.roles.planner.propose(self._plan_context(), 1)
             if not tasks:
                 return None
@@ -311,7 +402,8 @@ class Orchestrator:
         metric = d.metric if isinstance(d.metric, str) else getattr(d.metric, "name", "")
         return PlanContext(idea=self.st.idea, testbed=testbed, base_config=base, flag_space=flag_space,
                            tried=self._tasks(), kept=self._tasks(("kept",)), seed=self.o.seed, metric=metric,
-                           user_flags=dict(self.o.flags), coder_edits=bool(getattr(self.roles.coder, "edits", True)))
+                           user_flags=dict(self.o.flags), coder_edits=bool(getattr(self.roles.coder, "edits", True)),
+                           idea_log=self.env.idea_log() if self.env is not None else "")
 
     # --- one version ---
 
@@ -321,12 +413,14 @@ class Orchestrator:
         from autoresearch.agents.roles import TaskSpec
 
         task = TaskSpec.from_dict(v.task)
+        self._set_version(label)
         if v.status == "planned":
             end = self._gate("ideation", v)
             if end is not None:
                 return end
             self.st.stage = "design"
             self._write_design()
+            self._write_llm_plan(v, task)
             end = self._gate("design", v)
             if end is not None:
                 return end
@@ -368,7 +462,8 @@ class Orchestrator:
         mode = self.modes.get(stage, "auto")
         evidence = self._read_evidence(v) if stage == "implementation" and mode == "auto-judge" else None
         res = gate_rules.pass_gate(self.st, stage, label, mode, judge=self.roles.judge, task=task,
-                                   evidence=evidence, judge_spec=self.o.judge)
+                                   evidence=evidence, judge_spec=self.o.judge,
+                                   samples=self.env.judge_samples if self.env is not None else 1)
         if res.decision == "wait":
             self.st.status, self.st.waiting_for = "waiting", f"{stage}:{label}"
             self._event(stage, "waiting", f"human gate after {stage} of {label}")
@@ -386,6 +481,20 @@ class Orchestrator:
             self._event(stage, "stopped", note)
             return "stopped"
         return ""
+
+    def _write_llm_plan(self, v: VersionRecord, task: TaskSpec) -> None:
+        """A language-model planner's own plan of this version: design/<name>-v<k>.md (linked from plan.md). The
+        rule-based planner's plan is plan.md itself."""
+        from autoresearch.agents.role_specs import is_llm_spec
+
+        if not is_llm_spec(self.o.planner) or v.k != 1:  # v2, v3...: the reviser's task, not the planner's plan
+            return
+        design = self.roles.planner.design(self._plan_context(), [task])
+        path = self.ws.root / "design" / f"{v.name}-v{v.k}.md"
+        atomic_write_text(path, design.plan_md.rstrip() + "\n")
+        plan = self.ws.root / "design" / "plan.md"
+        atomic_write_text(plan, plan.read_text() + f"\nThe planner's plan of {version_label(v)}: [{path.name}]"
+                                                   f"({path.name}).\n")
 
     def _write_design(self) -> None:
         """design/plan.md, tasks.yaml (every version's task), metrics.yaml (the study defaults)."""
@@ -552,8 +661,10 @@ class Orchestrator:
         v.analysis = analysis.to_dict()
         path = Path(v.study_dir) / "analysis.md"
         ev = "\n".join(f"- {k}: {_plain(x)}" for k, x in analysis.evidence.items())
+        text = str(getattr(analysis, "text", "") or "").strip()  # an LLM analyzer's reasoning (Markdown)
         atomic_write_text(path, f"# Analysis of {version_label(v)}\n\nKind: **{analysis.kind}**\n\n"
-                                f"{analysis.summary}\n\n## Evidence\n\n{ev}\n")
+                                f"{analysis.summary}\n\n" + (f"## Reasoning\n\n{text}\n\n" if text else "")
+                                + f"## Evidence\n\n{ev}\n")
         v.status = "analysed"
         self._event("analysis", analysis.kind, f"{version_label(v)}: {analysis.summary}")
 
@@ -586,6 +697,11 @@ class Orchestrator:
         where = str(checkout or self.ws.root)
         r = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True)
         return r.stdout.strip()
+
+
+def _one_line(e: BaseException | str) -> str:
+    """An error as one line (a model's message may span several)."""
+    return " ".join(str(e).split())[:600]
 
 
 def _clean_worktree(tree: Any) -> None:

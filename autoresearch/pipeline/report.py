@@ -4,7 +4,9 @@ plus the workspace's idea log `DIR/ideas/idea_log.md`, all rebuilt from `pipelin
 The report tells the path to success: one row per version, in the order they ran — the change (its flags and a link
 to its diff), how it ended (the study's verdict or the escalation), the numbers (Δ ± CI, p, n, both means) and the
 lesson that led to the next version; then each version's details (attempts of the fix loop, gate decisions, the
-study folder and its own report). Both files are rendered from one list of blocks so they cannot disagree.
+study folder and its own report). Both files are rendered from one list of blocks so they cannot disagree. When
+language-model roles ran, the report adds their spend per role and links each version to its readable transcript
+`ideas/<name>/v<k>.transcript.md` (pipeline/transcript_md.py), rewritten from `.autoresearch/transcripts.jsonl`.
 """
 
 from __future__ import annotations
@@ -76,7 +78,25 @@ def _ending(v: VersionRecord) -> str:
     return v.verdict or v.status
 
 
+def _llm(ws: Workspace) -> tuple[list[dict[str, Any]], dict[str, Path], str]:
+    """(transcript records, version -> its Markdown transcript, a problem line) — all empty without LLM calls."""
+    from autoresearch.errors import AutoresearchError
+
+    path = ws.state_dir / "transcripts.jsonl"
+    if not path.is_file():
+        return [], {}, ""
+    try:
+        from autoresearch.pipeline.agent_env import read_records
+        from autoresearch.pipeline.transcript_md import write_transcripts
+
+        records = read_records(ws)
+        return records, write_transcripts(ws.root / "ideas", records), ""
+    except (AutoresearchError, OSError) as e:  # the report is still written; the problem is said in it
+        return [], {}, f"The transcript could not be read: {e}"
+
+
 def _blocks(ws: Workspace, st: PipelineState) -> list[Block]:
+    records, transcripts, problem = _llm(ws)
     used = st.budget_used
     b: list[Block] = [("h1", "Research pipeline report"),
                       ("p", f"Idea: {st.idea or '(explore the flag space)'}. Workspace `{ws.root}`, testbed "
@@ -100,6 +120,18 @@ def _blocks(ws: Workspace, st: PipelineState) -> list[Block]:
                      analysis.get("kind", "-") if analysis else "-",
                      v.lesson or "-"])
     b.append(("table", ["version", "change", "diff", "ending", "idea log", "numbers", "analysis", "lesson"], rows))
+    if records or problem:
+        from autoresearch.pipeline.transcript_md import spend_rows
+
+        b.append(("h2", "Language-model spend"))
+        if problem:
+            b.append(("p", problem))
+        if records:
+            b.append(("table", ["role", "calls", "tokens in", "tokens out", "cost", "seconds"],
+                      spend_rows(records, "role")))
+            if "" in transcripts:
+                rel = os.path.relpath(transcripts[""], ws.root)
+                b.append(("p", f"Calls before a version existed (the planner's proposals): [{rel}]({rel})."))
     for v in st.versions:
         b.append(("h2", version_label(v)))
         task = _task(v)
@@ -108,6 +140,10 @@ def _blocks(ws: Workspace, st: PipelineState) -> list[Block]:
         if v.study_dir:
             rel = os.path.relpath(Path(v.study_dir), ws.root)
             b.append(("p", f"Study: [{rel}]({rel}/report.md) — verdict {v.verdict or '-'}."))
+        if version_label(v) in transcripts:
+            rel = os.path.relpath(transcripts[version_label(v)], ws.root)
+            calls = sum(1 for r in records if r.get("version") == version_label(v))
+            b.append(("p", f"Transcript: [{rel}]({rel}) ({calls} language-model calls)."))
         if v.attempts:
             b.append(("table", ["kind", "attempt", "error (head)"],
                       [[a.kind, str(a.n), (_head(a) or "")[:300]] for a in v.attempts]))

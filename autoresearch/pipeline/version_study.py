@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from autoresearch.pipeline.workspace import Workspace
     from autoresearch.research.scheduler import Emit
 
-__all__ = ["IDEA_ARM", "study_name", "build_study", "run_version_study", "summarize", "BaselineFile",
+__all__ = ["IDEA_ARM", "study_name", "build_study", "run_version_study", "summarize", "loss_curves", "BaselineFile",
            "read_baselines", "write_baselines"]
 
 IDEA_ARM = "idea"
@@ -134,9 +134,40 @@ def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else math.nan
 
 
+CURVE_POINTS = 20
+"""At most this many points per arm in `StudySummary.curves` (what an LLM analyzer reads as numbers)."""
+
+
+def loss_curves(exp_dirs: list[str], max_points: int = CURVE_POINTS) -> list[list[float]]:
+    """[[step, mean training loss], ...] over the runs in `exp_dirs` (their log.jsonl training lines), at the steps
+    every run logged (all logged steps when they share none), thinned to at most `max_points` evenly spaced points
+    that keep the first and the last."""
+    from autoresearch.harness.atomic import read_jsonl
+
+    runs: list[dict[int, float]] = []
+    for exp in exp_dirs:
+        rows = {}
+        for r in read_jsonl(Path(exp) / "log.jsonl"):
+            step, loss = r.get("step"), r.get("loss")
+            if (isinstance(step, int) and not isinstance(step, bool) and isinstance(loss, (int, float))
+                    and math.isfinite(loss)):
+                rows[step] = float(loss)
+        if rows:
+            runs.append(rows)
+    if not runs:
+        return []
+    steps = sorted(set.intersection(*(set(r) for r in runs))) or sorted(set().union(*runs))
+    points = [[float(s), sum(r[s] for r in runs if s in r) / sum(s in r for r in runs)] for s in steps]
+    if len(points) > max_points > 1:
+        idx = sorted({round(i * (len(points) - 1) / (max_points - 1)) for i in range(max_points)})
+        points = [points[i] for i in idx]
+    return points
+
+
 def summarize(study_dir: Path) -> StudySummary:
     """The study's result as the roles see it: the idea's verdict and numbers, per-seed throughput, memory and metric
-    per arm (the analyzer's noise estimate), the first crash's error."""
+    per arm (the analyzer's noise estimate), each arm's mean training-loss curve (`loss_curves`), the first crash's
+    error."""
     from autoresearch.agents.roles import StudySummary
     from autoresearch.research.state import StudyState
 
@@ -183,4 +214,5 @@ def summarize(study_dir: Path) -> StudySummary:
         statuses={arm: [t.status for t in trials if t.arm == arm] for arm in arms},
         per_seed=per_seed,
         error=error,
+        curves={arm: loss_curves([t.exp for t in trials if t.arm == arm and t.ok and t.exp]) for arm in arms},
     )

@@ -16,7 +16,7 @@ import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -31,7 +31,8 @@ from autoresearch.research.verdicts import DecisionRule
 from autoresearch.testbeds.base import TESTBEDS, Testbed, get_testbed
 
 __all__ = [
-    "Workspace", "WorkspaceFile", "StudyDefaults", "Budgets", "init_workspace", "load",
+    "Workspace", "WorkspaceFile", "StudyDefaults", "Budgets", "AgentsSection", "LLMBudgets", "LLMLimits", "LLMPrice",
+    "LLM_ROLES", "init_workspace", "load",
     "WORKSPACE_FILE", "STATE_DIR", "OUTPUTS", "GATE_STAGES", "GATE_MODES", "DEFAULT_PROTECTED", "EXCLUDED", "INIT_MESSAGE",
 ]
 
@@ -80,6 +81,93 @@ class Budgets:
         check_ranges(self, "budgets")
 
 
+LLM_ROLES = ("planner", "coder", "judge", "analyzer", "reviser")
+
+
+@dataclass
+class LLMLimits:
+    """One language-model budget, checked before every call (null = no limit)."""
+
+    section: ClassVar[str] = "limits"
+    dollars: float | None = param(None, "USD at most (needs every LLM backend's price)", ge=0)
+    tokens: int | None = param(None, "prompt + completion tokens at most", ge=0)
+    calls: int | None = param(None, "LLM calls at most (structured re-asks included)", ge=0)
+    seconds: float | None = param(None, "seconds waiting for LLM answers at most", ge=0)
+
+    def __post_init__(self) -> None:
+        import math
+
+        for name in ("dollars", "tokens", "calls", "seconds"):
+            v = getattr(self, name)
+            require(v is None or (math.isfinite(v) and v >= 0), f"limits.{name}", v, "must be >= 0 or null",
+                    "null = no limit, e.g. 100")
+
+
+@dataclass
+class LLMBudgets:
+    """The LLM budgets of a run, of each idea (all its versions together) and of each role."""
+
+    section: ClassVar[str] = "agents.budgets"
+    run: LLMLimits = param(LLMLimits(), "the whole run (`--budget-dollars/--budget-tokens/--budget-calls` override)")
+    idea: LLMLimits = param(LLMLimits(), "each idea, over all its versions")
+    roles: dict[str, LLMLimits] = param({}, "role (planner, coder, judge, analyzer, reviser) -> its limits")
+
+    def __post_init__(self) -> None:
+        roles: dict[str, LLMLimits] = {}
+        for role, lim in (self.roles or {}).items():
+            if role not in LLM_ROLES:
+                import difflib
+
+                close = difflib.get_close_matches(str(role), LLM_ROLES, n=1)
+                raise ConfigError(f"unknown role `agents.budgets.roles.{role}`; "
+                                  + (f"did you mean `{close[0]}`?" if close else f"roles: {', '.join(LLM_ROLES)}"))
+            roles[role] = lim if isinstance(lim, LLMLimits) else from_dict(
+                LLMLimits, lim if lim is not None else {}, f"agents.budgets.roles.{role}")
+        self.roles = roles
+
+
+@dataclass
+class LLMPrice:
+    """A model's price in USD per million tokens."""
+
+    input: float = param(0.0, "USD per 1M prompt tokens", ge=0)
+    output: float = param(0.0, "USD per 1M completion tokens", ge=0)
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "price")
+
+
+@dataclass
+class AgentsSection:
+    """The language-model roles (docs/agents.md): budgets, prices of models the built-in table lacks, judge samples."""
+
+    section: ClassVar[str] = "agents"
+    budgets: LLMBudgets = param(LLMBudgets(), "LLM budgets per run, per idea and per role (null = no limit)")
+    prices: dict[str, LLMPrice] = param({}, "model -> {input, output}: USD per 1M tokens (over the built-in table)")
+    judge_samples: int = param(3, "fresh LLM-judge conversations at the auto-judge gate (odd: the majority decides)",
+                               ge=1, le=9)
+    context_tokens: int = param(16000, "workspace text (tokens, ~4 chars each) the planner and coder are shown",
+                                ge=256)
+    settings: dict[str, Any] = param({}, "role -> its own knobs, e.g. {coder: {whole_file: true}} (docs/agents.md)")
+
+    def __post_init__(self) -> None:
+        check_ranges(self, "agents")
+        require(self.judge_samples % 2 == 1, "agents.judge_samples", self.judge_samples,
+                "must be odd (the majority of the judge's samples decides)", "use 1, 3 or 5")
+        prices: dict[str, LLMPrice] = {}
+        for model, price in (self.prices or {}).items():
+            require(isinstance(price, (dict, LLMPrice)), f"agents.prices.{model}", price,
+                    "must be a mapping {input: USD/1M, output: USD/1M}", "e.g. {input: 0.15, output: 0.6}")
+            prices[str(model)] = price if isinstance(price, LLMPrice) else from_dict(
+                LLMPrice, price, f"agents.prices.{model}")
+        self.prices = prices
+        for role, knobs in (self.settings or {}).items():
+            require(role in LLM_ROLES, f"agents.settings.{role}", role, f"must be a role ({', '.join(LLM_ROLES)})",
+                    "e.g. settings: {coder: {whole_file: true}}")
+            require(isinstance(knobs, dict), f"agents.settings.{role}", knobs, "must be a mapping of knobs",
+                    "e.g. {whole_file: true}")
+
+
 @dataclass
 class WorkspaceFile:
     """`workspace.yaml`: the testbed, what ideas may edit, what is protected, and the study defaults."""
@@ -91,6 +179,7 @@ class WorkspaceFile:
     study: StudyDefaults = param(StudyDefaults(), "defaults of every version's study")
     gates: dict[str, str] = param({}, "stage -> human | auto-judge | auto (missing stages: auto)")
     budgets: Budgets = param(Budgets(), "when the run stops")
+    agents: AgentsSection = param(AgentsSection(), "language-model roles: budgets, prices, judge samples")
     version: int = param(FILE_VERSION, "file format")
 
     def __post_init__(self) -> None:
@@ -134,7 +223,7 @@ def read_workspace_file(path: Path) -> WorkspaceFile:
         raise ConfigError(f"{shown} is not valid YAML{yaml_where(e)}; fix it or restore it with "
                           f"`git checkout -- {WORKSPACE_FILE}`") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{shown} must hold a mapping (testbed, editable, protected, study, gates, budgets), got "
+        raise ConfigError(f"{shown} must hold a mapping (testbed, editable, protected, study, gates, budgets, agents), got "
                           f"{type(data).__name__ if data is not None else 'an empty file'}")
     try:
         return from_dict(WorkspaceFile, data)
@@ -145,7 +234,8 @@ def read_workspace_file(path: Path) -> WorkspaceFile:
 def _dump(wf: WorkspaceFile) -> str:
     head = ("# The research workspace (docs/pipeline.md). `editable`: what ideas may change; `protected`: what no\n"
             "# edit may touch (hashed with the installed evaluation code before and after every edit); `study`: the\n"
-            "# defaults of every version's study; `gates`: stage -> human | auto-judge | auto; `budgets`: 0 = none.\n")
+            "# defaults of every version's study; `gates`: stage -> human | auto-judge | auto; `budgets`: 0 = none;\n"
+            "# `agents`: the language-model roles' budgets (null = none), model prices, judge samples (docs/agents.md).\n")
     return head + yaml.safe_dump(to_dict(wf), sort_keys=False)
 
 
