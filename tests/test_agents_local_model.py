@@ -45,7 +45,8 @@ def _workspace(tmp_path: Path) -> Path:
     files (the model's window is 8k)."""
     from tests.test_agents_pipeline import _fake_workspace
 
-    knobs = {r: {"max_tokens": 700} for r in ("planner", "judge", "analyzer", "reviser")}
+    knobs = {r: {"max_tokens": 700} for r in ("judge", "analyzer", "reviser")}
+    knobs["planner"] = {"max_tokens": 1500}  # a plan is long; measured: 700 cut off some of SmolLM2's plans
     return _fake_workspace(tmp_path, agents={"context_tokens": 1500, "judge_samples": 1, "settings": knobs}).root
 
 

@@ -273,13 +273,14 @@ def test_coder_model_failure_escalates_the_version_and_logs_it(tmp_path):
 
 
 def test_role_budget_stops_the_run_before_the_call_that_would_pass_it(tmp_path):
-    ws = _fake_workspace(tmp_path, {"budgets": {"roles": {"planner": {"calls": 0}}}})
+    # 100 tokens: less than the planner's first call could use (its prompt alone); 0 would mean no limit
+    ws = _fake_workspace(tmp_path, {"budgets": {"roles": {"planner": {"tokens": 100}}}})
     answers = tmp_path / "answers.yaml"
     answers.write_text((DATA / "fake_shift.yaml").read_text())
     st, _ = _run(ws, answers)
     assert st.status == "stopped" and st.versions == []
     last = st.history[-1]
-    assert last.event == "budget" and "role planner" in last.detail and "calls" in last.detail
+    assert last.event == "budget" and "role planner" in last.detail and "tokens" in last.detail
     assert _records(ws.root) == []  # the call was never made
     assert "stopped" in (ws.root / "report.md").read_text()
 
@@ -403,3 +404,23 @@ def test_scripted_agents_edit_the_lm_workspace_through_the_regression(tmp_path, 
     diff = (ws / "ideas" / "attn-temperature" / "v1.diff").read_text()
     assert "attn_temperature" in diff and "q_scale" in diff
     assert [x["role"] for x in _records(ws)] == ["planner", "coder", "judge"]
+
+
+def test_zero_means_no_limit_in_workspace_yaml_as_on_the_command_line(tmp_path):
+    from autoresearch.pipeline.agent_env import build_agent_env
+
+    ws = _fake_workspace(tmp_path, {"budgets": {"run": {"calls": 0, "tokens": 500}, "roles": {"judge": {"calls": 0}}}})
+    book = build_agent_env(ws).book
+    assert (book.run_limits.calls, book.run_limits.tokens, book.role_limits["judge"].calls) == (None, 500, None)
+    assert build_agent_env(ws, tokens=0).book.run_limits.tokens is None  # --budget-tokens 0 lifts the file's limit
+    assert build_agent_env(ws, calls=7).book.run_limits.calls == 7
+
+
+def test_a_key_pasted_into_the_idea_is_redacted_before_anything_stores_it(tmp_path):
+    ws = _fake_workspace(tmp_path)
+    proc = _cli("research", "run", f"try the boost flag; my key is {SECRET}", "--workspace", str(ws.root),
+                "--budget-versions", "1", cwd=tmp_path, OPENAI_API_KEY=SECRET)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[REDACTED]" in _state(ws.root)["idea"]
+    leaked = [p for p in ws.root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
+    assert leaked == [] and SECRET not in proc.stdout

@@ -290,10 +290,22 @@ def test_openai_connection_refused_is_transient(env, sleeps):
     assert len(sleeps) == 1
 
 
-def test_openai_timeout_is_transient(srv, env, sleeps):
+def test_openai_timeout_is_transient_for_a_remote_service(srv, env, sleeps, monkeypatch):
+    import autoresearch.agents.llm.openai_backend as ob
+
+    monkeypatch.setattr(ob, "is_local_url", lambda url: False)  # the fake server plays a remote service
     srv.script += [{**openai_text("late"), "delay_s": 1.0}, openai_text("on time")]
     reply = _openai(srv, timeout_s=0.3).complete(_req())
     assert reply.text == "on time" and reply.retries == 1
+
+
+def test_openai_timeout_of_a_local_server_is_fatal_and_says_how_to_wait_longer(srv, env, sleeps):
+    """A local server still works on the abandoned request: a retry would queue the same prompt behind it (measured
+    with llama.cpp and SmolLM2 on 1 thread: 5 retries of a 116 s prompt took 10 minutes)."""
+    srv.script += [{**openai_text("late"), "delay_s": 1.0}, openai_text("never asked")]
+    with pytest.raises(LLMError, match=r"no answer within 0.3 s from the local server.*agents.timeout_s") as e:
+        _openai(srv, timeout_s=0.3).complete(_req())
+    assert not isinstance(e.value, TransientError) and sleeps == []
 
 
 def test_openai_key_sent_in_header_and_nowhere_else(srv, env, sleeps):
@@ -599,9 +611,10 @@ def test_split_spec(spec, want):
     assert split_spec(spec) == want and is_backend_spec(spec)
 
 
-@pytest.mark.parametrize("spec", ["gpt-4o", "openai:", "claude", "foo:bar", "openai:@http://h/v1", "scripted:"])
+@pytest.mark.parametrize("spec", ["gpt-4o", "openai:", "claude", "foo:bar", "openai:@http://h/v1", "scripted:",
+                                  "openai:m@ftp://x"])
 def test_bad_specs(spec):
-    assert not is_backend_spec(spec) or spec.endswith("/v1")
+    assert not is_backend_spec(spec) or spec.endswith("/v1") or "://" in spec  # shaped like a spec, bad URL
     with pytest.raises(ConfigError, match="openai:MODEL"):
         make_backend(spec)
 

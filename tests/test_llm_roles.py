@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import pytest
 
+from autoresearch.agents.analyzer_rules import RulesAnalyzer
 from autoresearch.agents.llm.backend import LLMRequest
 from autoresearch.agents.llm.scripted import ScriptedBackend
 from autoresearch.agents.llm.session import AgentEnv, LLMSession
@@ -399,6 +400,18 @@ def test_analyzer_reasks_when_the_kind_contradicts_the_verdict(tmp_path: Path, s
     assert expect in _last_user(backend.requests[1])
 
 
+def test_analyzer_model_that_never_validates_leaves_the_rules_reading(tmp_path: Path) -> None:
+    """The verdict is the study's; a model that cannot explain it must not throw a KEEP away (measured: SmolLM2
+    copied the template's example summary three times)."""
+    study = _study("KEEP", delta=0.05, ci_low=0.02, ci_high=0.08, p_value=0.01)
+    backend = ScriptedBackend([_analysis_out("noise")] * 3)
+    a = LLMAnalyzer("s", env=_env(tmp_path), backend=backend).analyze(_TASK, study)
+    rules = RulesAnalyzer().analyze(_TASK, study)
+    assert (a.kind, a.summary) == (rules.kind, rules.summary) == ("win", rules.summary)
+    assert "no valid AnalysisOut after 3 tries" in a.evidence["llm_error"] and "rule-based" in a.text
+    assert len(backend.requests) == 3
+
+
 def test_analyzer_summary_is_one_short_line(tmp_path: Path) -> None:
     backend = ScriptedBackend([_analysis_out("noise", "noise\n" + "word " * 200)])
     a = LLMAnalyzer("s", env=_env(tmp_path), backend=backend).analyze(_TASK, _study())
@@ -430,6 +443,18 @@ def test_reviser_happy_path_keeps_the_idea(tmp_path: Path) -> None:
     sent = _text(backend.requests[0])
     for needle in ("lr v1: inconclusive", "a stronger scale may show it", "Kind: noise", "- lr: model.lr_scale=2.0"):
         assert needle in sent, needle
+
+
+def test_reviser_model_that_never_validates_leaves_the_decision_to_the_rules(tmp_path: Path) -> None:
+    from autoresearch.agents.reviser_none import NoneReviser
+
+    backend = ScriptedBackend(["no json here"] * 3)
+    r = LLMReviser("s", env=_env(tmp_path), backend=backend)
+    analysis = Analysis("theory", "worse", {"delta": -0.01})
+    got = r.revise(_LR, analysis, [])
+    want = NoneReviser().revise(_LR, analysis, [])
+    assert (got.to_dict() if got else None) == (want.to_dict() if want else None)
+    assert "rule-based reviser decided" in r.last_reason and len(backend.requests) == 3
 
 
 def test_reviser_stop_is_none(tmp_path: Path) -> None:

@@ -454,3 +454,22 @@ def test_local_model_default_chain(local_server: Any) -> None:
     session = LLMSession(AgentEnv.standalone(), "judge", backend)
     out = ask_structured(session, REVIEW, VerdictOut, max_tokens=300)
     assert out.decision in DECISIONS and session.mode_override in ("tool", "prompt")
+
+
+def test_an_answer_copying_the_instructions_example_text_is_asked_again() -> None:
+    """Measured with SmolLM2-135M: a schema-valid analysis whose summary was the template's example sentence."""
+    from autoresearch.agents.llm.session import AgentEnv, LLMSession
+
+    system = ('Answer with ONE JSON object: {"kind": "win" | "noise", "summary": "one line: the kind and the key '
+              'numbers"}')
+    msgs = [{"role": "system", "content": system}, {"role": "user", "content": "the study: delta +0.5"}]
+    copied = {"json": {"kind": "win", "summary": "One line:  the kind and the key numbers"}}
+    own = {"json": {"kind": "win", "summary": "win: delta +0.5 over 2 seeds"}}
+    backend = ScriptedBackend({"analyzer": [copied, own]})
+    out = ask_structured(LLMSession(AgentEnv.standalone(), "analyzer", backend), msgs, AnalysisOut)
+    assert out.summary == "win: delta +0.5 over 2 seeds" and len(backend.requests) == 2
+    reask = backend.requests[1].messages[-1]["content"]
+    assert "`summary` is the instructions' example text" in reask
+    # a short quoted word ("win") is an allowed value, not an example to refuse
+    assert ask_structured(LLMSession(AgentEnv.standalone(), "analyzer", ScriptedBackend([own])), msgs,
+                          AnalysisOut).kind == "win"

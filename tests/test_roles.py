@@ -282,6 +282,16 @@ def test_planner_proposes_neighbours_of_a_kept_task():
                {f.key for f in winner.flags} for t in fresh.propose(ctx2, 3))
 
 
+def test_a_kept_task_whose_flags_a_coder_added_gets_no_neighbours():
+    """Its flags live on its idea branch, not in the base config of the next run (a fresh user's run spent all its
+    versions on neighbours whose flag did not exist)."""
+    added = TaskSpec(idea="shift", name="shift", description="shift", needs_code=True,
+                     flags=[Flag("model.shift", "float", 0.0, 0.5)])
+    tasks = make_planner("none").propose(_ctx(seed=3, kept=[added]), 3)
+    assert tasks and all("model.shift" not in {f.key for f in t.flags} and "neighbour" not in t.description
+                         for t in tasks)
+
+
 def test_neighbours_of_a_numeric_winner_are_near_it():
     ctx = _ctx(seed=0)
     planner = make_planner("none")

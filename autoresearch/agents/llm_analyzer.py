@@ -6,7 +6,9 @@ its CI and p, seeds, tokens/s and memory against the baseline with their noise, 
 arms' mean training-loss curves as a table, and the rules' reading; it answers an `AnalysisOut`. Its kind must agree
 with the study's verdict — KEEP <=> win, and a CRASH study is a bug — else it is asked again with that reason.
 The Analysis keeps the rules' numbers as evidence (the reviser and the report read them) plus what the model cited;
-its Markdown reasoning becomes `Analysis.text` (analysis.md).
+its Markdown reasoning becomes `Analysis.text` (analysis.md). A model that answers but never validly (three tries)
+leaves the rules' reading in place, saying so (the verdict is the study's, the analysis only explains it); a model
+that cannot be reached is an LLMError for the orchestrator (the version escalates).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from autoresearch.agents.llm.role_base import LLMRole
 from autoresearch.agents.llm.schemas import AnalysisOut
 from autoresearch.agents.llm.templates import prompt_messages
 from autoresearch.agents.roles import ANALYSIS_KINDS, Analysis, Analyzer, StudySummary, TaskSpec
+from autoresearch.errors import StructuredOutputError
 
 __all__ = ["LLMAnalyzer", "SUMMARY_CHARS"]
 
@@ -56,9 +59,16 @@ class LLMAnalyzer(LLMRole, Analyzer):
         messages = prompt_messages(
             self.role, self.env, task=describe_task(task), verdict=study.verdict,
             study=describe_study(study, reading.evidence), curves=describe_curves(study.curves),
-            rules=reading.summary if reading.summary.startswith(reading.kind) else f"{reading.kind}: {reading.summary}", kinds=", ".join(ANALYSIS_KINDS))
-        out = ask_structured(self.session, messages, AnalysisOut, validate=lambda o: consistency(study, o),
-                             **self.knobs(1536))
+            rules=reading.summary if reading.summary.startswith(reading.kind) else f"{reading.kind}: {reading.summary}",
+            kinds=", ".join(ANALYSIS_KINDS))
+        try:
+            out = ask_structured(self.session, messages, AnalysisOut, validate=lambda o: consistency(study, o),
+                                 **self.knobs(1536))
+        except StructuredOutputError as e:  # the model answered, never validly: the rules' reading stands
+            line = " ".join(str(e).split())[:400]
+            return Analysis(reading.kind, reading.summary, {**reading.evidence, "llm_error": line},
+                            text=f"The analyzer's model gave no valid analysis ({line}); this is the rule-based "
+                                 "analyzer's reading.")
         summary = " ".join(out.summary.split())
         if len(summary) > SUMMARY_CHARS:
             summary = summary[:SUMMARY_CHARS - 3].rstrip() + "..."

@@ -7,7 +7,8 @@ analyses, every task tried in the workspace (`env.tried()`) and the idea log (`e
 task whose flags and values were tried, an off value that differs from the one the idea's earlier versions used, a
 file outside the editable paths. The new task keeps the idea, its name (the orchestrator numbers the version) and its
 metric, and still needs code when the last version did (every version starts again from the base commit).
-A `win` is never revised (the loop ends on KEEP): None, without a call.
+A `win` is never revised (the loop ends on KEEP): None, without a call. A model that answers but never validly
+(three tries) leaves the decision to the rule-based reviser (reviser_none.py), saying so in `last_reason`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from autoresearch.agents.llm.schemas import RevisionOut, task_from_out
 from autoresearch.agents.llm.task_check import check_task
 from autoresearch.agents.llm.templates import prompt_messages
 from autoresearch.agents.roles import Analysis, Flag, Reviser, TaskSpec
-from autoresearch.errors import ConfigError
+from autoresearch.errors import ConfigError, StructuredOutputError
 
 __all__ = ["LLMReviser", "describe_analysis"]
 
@@ -91,7 +92,14 @@ class LLMReviser(LLMRole, Reviser):
             history=earlier, version=f"v{len(history) + 1}", tried=describe_tried(_unique(tried)),
             idea_log=cap(env.idea_log().strip(), IDEA_LOG_CHARS, keep="end") or "(empty)",
             editable=", ".join(env.editable) or "(none)")
-        out = ask_structured(self.session, messages, RevisionOut, validate=validate, **self.knobs(1024))
+        try:
+            out = ask_structured(self.session, messages, RevisionOut, validate=validate, **self.knobs(1024))
+        except StructuredOutputError as e:  # the model answered, never validly: the rule-based reviser decides
+            from autoresearch.agents.reviser_none import NoneReviser
+
+            self.last_reason = f"the reviser's model gave no valid revision ({' '.join(str(e).split())[:300]}); " \
+                               "the rule-based reviser decided"
+            return NoneReviser().revise(task, analysis, history)
         self.last_reason = " ".join(out.reason.split())
         if out.stop or not result:
             return None

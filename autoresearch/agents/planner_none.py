@@ -89,6 +89,8 @@ class NonePlanner(Planner):
             return [] if any(t.name == task.name or (task.flags and t.signature() == task.signature())
                              for t in tried) else [task]
         kept = list(ctx.kept) + [t for t in self._kept if all(t.signature() != k.signature() for k in ctx.kept)]
+        # a winner whose flags a coder added lives on its idea branch, not in this run's base config: no neighbours
+        kept = [t for t in kept if not t.needs_code]
         winner = kept[-1] if kept else None
         out: list[TaskSpec] = []
         for _ in range(n):

@@ -160,8 +160,9 @@ def _summary(ws: Any, st: Any) -> None:
         items["next"] = (f"autoresearch research gate approve|revise|reject --workspace {ws.root} [--note TEXT], "
                          f"then autoresearch research resume --workspace {ws.root}")
     elif st.status == "escalated" and st.history and st.history[-1].stage == "ideation":
-        items["next"] = (f"the planner's or reviser's model failed ({st.history[-1].detail[:200]}); `autoresearch "
-                         f"research resume --workspace {ws.root}` asks it again")
+        items["error"] = st.history[-1].detail.split("; `autoresearch research resume`")[0]
+        items["next"] = (f"autoresearch research resume --workspace {ws.root} asks the planner's or reviser's model "
+                         f"again (the calls are in {ws.state_dir / 'transcripts.jsonl'})")
     elif st.status == "escalated":
         items["next"] = (f"read {ws.root / 'logs' / 'errors.log'}; `autoresearch research resume --workspace "
                          f"{ws.root}` goes on with the next idea")
@@ -235,9 +236,15 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"`--workers` must be in [0, 1024] (0 = auto), got {workers}; e.g. --workers 2")
         specs = _role_specs(agent, {"planner": planner, "coder": coder, "judge": judge, "analyzer": analyzer,
                                     "reviser": reviser})
+        from autoresearch.agents.llm.redact import redact_text
+
+        idea = redact_text(idea)  # a key pasted into the idea must not reach pipeline.yaml, the report or a model
         opts = RunOptions(idea=idea, **specs, gates=parse_gates(gate), max_versions=budget_versions,
                           max_trials=budget_trials, max_seconds=budget_seconds, flags=_flags(flag), workers=workers,
                           seed=seed, agent=_absolute_files(agent), **llm_budgets)
+        if idea.strip() and not flag and specs["planner"] == "none" and specs["coder"] == "none":
+            _echo("note: planner none does not read the idea's words: it explores the testbed's flag space; give "
+                  "--flag KEY=VALUE, a coder that edits, or an LLM planner (--planner/--agent) to run this idea")
         roles = None
         if not opts.uses_llm():
             roles = Roles.from_options(opts)  # an unknown role spec or a missing patch file fails before anything runs

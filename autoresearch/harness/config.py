@@ -196,7 +196,9 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
         if isinstance(value, tp):
             return value
         if not isinstance(value, dict):
-            raise ConfigError(f"`{where}` must be a mapping of {tp.__name__} fields, got {value!r}")
+            names = [f.name for f in dataclasses.fields(tp)][:4]
+            raise ConfigError(f"`{where}` must be a mapping (`key: value` lines, keys such as {', '.join(names)}), "
+                              f"got {value!r}")
         return from_dict(tp, value, where)
     if origin in (list, tuple):
         if not isinstance(value, (list, tuple)):

@@ -48,7 +48,11 @@ def read_records(ws: Workspace) -> list[dict[str, Any]]:
 def _limits(lim: LLMLimits) -> Any:
     from autoresearch.agents.llm.budget import Limits
 
-    return Limits(dollars=lim.dollars, tokens=lim.tokens, calls=lim.calls, seconds=lim.seconds)
+    def limit(v: float | None) -> float | None:  # 0 = no limit, as everywhere in workspace.yaml `budgets`
+        return None if not v else v
+
+    return Limits(dollars=limit(lim.dollars), tokens=limit(lim.tokens), calls=limit(lim.calls),  # type: ignore[arg-type]
+                  seconds=limit(lim.seconds))
 
 
 def run_limits(ws: Workspace, *, dollars: float | None = None, tokens: int | None = None,
@@ -59,8 +63,8 @@ def run_limits(ws: Workspace, *, dollars: float | None = None, tokens: int | Non
 
     base = ws.file.agents.budgets.run
     over = {"dollars": dollars, "tokens": tokens, "calls": calls}
-    vals = {q: (getattr(base, q) if v is None else (None if v == 0 else v)) for q, v in over.items()}
-    return Limits(dollars=vals["dollars"], tokens=vals["tokens"], calls=vals["calls"], seconds=base.seconds)
+    vals = {q: (getattr(base, q) if v is None else v) or None for q, v in over.items()}  # 0 = no limit
+    return Limits(dollars=vals["dollars"], tokens=vals["tokens"], calls=vals["calls"], seconds=base.seconds or None)
 
 
 def build_agent_env(ws: Workspace, *, run: int = 1, dollars: float | None = None, tokens: int | None = None,
@@ -89,7 +93,7 @@ def build_agent_env(ws: Workspace, *, run: int = 1, dollars: float | None = None
                     templates_dir=ws.root / PROMPTS_DIR, failed_dir=ws.state_dir / FAILED_DIR,
                     editable=list(ws.file.editable), run=run, idea_log=idea_log, tried=tried or list,
                     emit=emit or (lambda kind, data: None), prices=prices, judge_samples=agents.judge_samples,
-                    context_tokens=agents.context_tokens,
+                    context_tokens=agents.context_tokens, timeout_s=agents.timeout_s,
                     settings={role: dict(knobs) for role, knobs in agents.settings.items()})
 
 

@@ -86,7 +86,7 @@ LLM_ROLES = ("planner", "coder", "judge", "analyzer", "reviser")
 
 @dataclass
 class LLMLimits:
-    """One language-model budget, checked before every call (null = no limit)."""
+    """One language-model budget, checked before every call (null or 0 = no limit, as in `budgets`)."""
 
     section: ClassVar[str] = "limits"
     dollars: float | None = param(None, "USD at most (needs every LLM backend's price)", ge=0)
@@ -100,7 +100,7 @@ class LLMLimits:
         for name in ("dollars", "tokens", "calls", "seconds"):
             v = getattr(self, name)
             require(v is None or (math.isfinite(v) and v >= 0), f"limits.{name}", v, "must be >= 0 or null",
-                    "null = no limit, e.g. 100")
+                    "null or 0 = no limit, e.g. 100")
 
 
 @dataclass
@@ -142,10 +142,12 @@ class AgentsSection:
     """The language-model roles (docs/agents.md): budgets, prices of models the built-in table lacks, judge samples."""
 
     section: ClassVar[str] = "agents"
-    budgets: LLMBudgets = param(LLMBudgets(), "LLM budgets per run, per idea and per role (null = no limit)")
+    budgets: LLMBudgets = param(LLMBudgets(), "LLM budgets per run, per idea and per role (null or 0 = no limit)")
     prices: dict[str, LLMPrice] = param({}, "model -> {input, output}: USD per 1M tokens (over the built-in table)")
     judge_samples: int = param(3, "fresh LLM-judge conversations at the auto-judge gate (odd: the majority decides)",
                                ge=1, le=9)
+    timeout_s: float = param(120.0, "seconds to wait for one LLM answer (a local CPU model may need minutes)",
+                             ge=1, le=3600)
     context_tokens: int = param(16000, "workspace text (tokens, ~4 chars each) the planner and coder are shown",
                                 ge=256)
     settings: dict[str, Any] = param({}, "role -> its own knobs, e.g. {coder: {whole_file: true}} (docs/agents.md)")

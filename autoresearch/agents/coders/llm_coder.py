@@ -169,7 +169,7 @@ class LLMCoder(Coder):
         if backend is None:
             from autoresearch.agents.llm.specs import make_backend
 
-            backend = make_backend(backend_spec, prices=env.prices)
+            backend = make_backend(backend_spec, prices=env.prices, timeout_s=getattr(env, "timeout_s", 120.0))
         self.spec = backend_spec  # type: ignore[misc]  # per instance: which model
         self.env = env
         self.backend = backend

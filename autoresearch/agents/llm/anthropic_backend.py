@@ -105,7 +105,10 @@ class AnthropicBackend(Backend):
             raise self._scrub(http_error(self.spec, e.status_code, text, code=getattr(e, "type", None),
                                          retry_after_s=parse_retry_after(e.response.headers),
                                          key_env="$ANTHROPIC_API_KEY")) from None
-        except an.APIConnectionError as e:  # APITimeoutError included
+        except an.APITimeoutError:
+            raise TransientError(f"{self.spec}: no answer within {self.timeout_s:g} s; retrying (workspace.yaml "
+                                 "agents.timeout_s sets the limit)") from None
+        except an.APIConnectionError as e:
             where = self.base_url or "api.anthropic.com"
             raise self._scrub(TransientError(f"{self.spec}: cannot reach {where}: {one_line(str(e))}")) from None
         except an.APIResponseValidationError as e:

@@ -231,7 +231,8 @@ class BudgetBook:
                 extra = {"dollars": estimate_dollars or 0.0, "tokens": estimate_tokens, "calls": 1, "seconds": 0.0}[q]
                 over = used + extra > limit if q != "seconds" else used >= limit
                 if over:
-                    est = f" + this call's worst case {_fmt(q, extra)}" if q in ("dollars", "tokens") else ""
+                    est = {"dollars": f" + this call's worst case {_fmt(q, extra)}",
+                           "tokens": f" + this call's worst case {_fmt(q, extra)}", "calls": " + this call"}.get(q, "")
                     raise BudgetError(f"budget {label}: {q} spent {_fmt(q, used)}{est} would pass the limit "
                                       f"{_fmt(q, limit)} (before a {role} call); {_fix(scope, name, q)}")
 

@@ -76,6 +76,16 @@ class OpenAIBackend(Backend):
             params["seed"] = request.seed
         return {**params, **structure_params(request)}
 
+    def _timeout(self) -> LLMError:
+        """No answer within `timeout_s`: retried for a remote service; fatal for a local server, which is still
+        working on the abandoned request (a retry would queue the same prompt behind it, measured with llama.cpp)."""
+        head = f"{self.spec}: no answer within {self.timeout_s:g} s"
+        if is_local_url(self.base_url):
+            return LLMError(f"{head} from the local server (a slow model: the prompt alone may take minutes on a CPU); "
+                            "raise workspace.yaml agents.timeout_s, or lower agents.context_tokens or the role's "
+                            "agents.settings.<role>.max_tokens, or use a faster model")
+        return TransientError(f"{head}; retrying (workspace.yaml agents.timeout_s sets the limit)")
+
     def _call(self, request: LLMRequest) -> LLMReply:
         oa = self._openai
         params = self._params(request)
@@ -86,7 +96,9 @@ class OpenAIBackend(Backend):
                                          code=getattr(e, "code", None),
                                          retry_after_s=parse_retry_after(e.response.headers),
                                          key_env="$OPENAI_API_KEY")) from None
-        except oa.APIConnectionError as e:  # APITimeoutError included
+        except oa.APITimeoutError:
+            raise self._timeout() from None
+        except oa.APIConnectionError as e:
             raise self._scrub(TransientError(f"{self.spec}: cannot reach {self.base_url}: {one_line(str(e))}; is the "
                                              "server running?")) from None
         except oa.APIResponseValidationError as e:

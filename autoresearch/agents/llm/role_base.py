@@ -26,7 +26,7 @@ class LLMRole:
         if backend is None:
             from autoresearch.agents.llm.specs import make_backend
 
-            backend = make_backend(backend_spec, prices=env.prices)
+            backend = make_backend(backend_spec, prices=env.prices, timeout_s=getattr(env, "timeout_s", 120.0))
         self.spec = backend_spec  # per instance: the role spec it was made from (the ABCs declare a ClassVar)
         self.env = env
         self.backend = backend

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from autoresearch.agents.llm.budget import BudgetBook, estimate
 from autoresearch.agents.llm.transcript import Transcript, make_record
+from autoresearch.errors import LLMUnsupportedError
 
 if TYPE_CHECKING:
     from autoresearch.agents.llm.backend import Backend, LLMReply, LLMRequest, Price
@@ -59,6 +60,8 @@ class AgentEnv:
     """workspace.yaml agents.prices: model -> Price (overrides of the known prices)."""
     judge_samples: int = 3
     """independent judge conversations at the auto-judge gate; the majority decides."""
+    timeout_s: float = 120.0
+    """seconds a backend waits for one answer (workspace.yaml agents.timeout_s)."""
     context_tokens: int = 16000
     """how many tokens of workspace files the planner and the coder may send."""
     settings: dict[str, Any] = field(default_factory=dict)
@@ -107,7 +110,8 @@ class LLMSession:
             free = 0.0 if price is not None and price.input_per_mtok == price.output_per_mtok == 0 else None
             env.book.charge(self.role, env.version, None, seconds=seconds, failed_cost=free)
             self._record(request, None, e, seconds, try_no, failed_cost=free)
-            self._emit(f"failed: {type(e).__name__}")
+            self._emit("the server refused this answer format (a simpler one is tried next)"
+                       if isinstance(e, LLMUnsupportedError) else f"failed: {type(e).__name__}")
             raise
         self.calls += 1
         env.book.charge(self.role, env.version, reply)

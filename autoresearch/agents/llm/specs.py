@@ -14,6 +14,7 @@ works. The price comes from prices.price_for (workspace overrides first).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from autoresearch.agents.llm.backend import Backend, Price
@@ -44,6 +45,9 @@ def split_spec(spec: str) -> tuple[str, str, str | None]:
         at = rest.rfind("@http")
         if at >= 0:
             rest, url = rest[:at], rest[at + 1:]
+        elif re.search(r"@[A-Za-z][A-Za-z0-9+.-]*://", rest):  # e.g. @ftp://host: a URL, but not one we can call
+            raise ConfigError(f"LLM backend {spec!r}: the server URL must start with http:// or https://; e.g. "
+                              "openai:MODEL@http://127.0.0.1:8080/v1")
     if not rest:
         what = "FILE" if scheme in ("replay", "scripted") else "MODEL"
         raise ConfigError(f"LLM backend {spec!r} names no {what}; use {scheme}:{what}"

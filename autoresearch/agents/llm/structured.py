@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +38,7 @@ from autoresearch.agents.llm.redact import redact_text
 from autoresearch.agents.llm.schemas import json_schema_for
 from autoresearch.errors import LLMUnsupportedError, StructuredOutputError
 
-__all__ = ["ask_structured", "parse_answer", "MODES", "first_mode", "format_validation_error"]
+__all__ = ["ask_structured", "parse_answer", "copied_example", "MODES", "first_mode", "format_validation_error"]
 
 MODES: tuple[str, ...] = ("schema", "tool", "prompt")
 """the structured-output modes, best first."""
@@ -110,7 +111,12 @@ def ask_structured(session: Session, messages: list[dict[str, str]], model: type
         tries += 1
         raw = _raw(reply, model)
         try:
-            return parse_answer(raw, model, validate)
+            obj = parse_answer(raw, model, validate)
+            copied = copied_example(obj, messages)
+            if not copied:
+                return obj
+            error = (f"`{copied[0]}` is the instructions' example text {copied[1]!r}, copied word for word; write "
+                     "your own content for it")
         except ValueError as e:
             error = str(e)
         if reply.finish_reason == "length":
@@ -280,3 +286,29 @@ def _save_failed(session: Session, model: type[BaseModel], tries: int,
     tmp.write_text(redact_text("\n".join(lines)), encoding="utf-8")  # like the transcript: no key in any file
     os.replace(tmp, path)
     return path
+
+
+_QUOTED = re.compile(r'"([^"\n]{16,})"')
+
+
+def copied_example(obj: BaseModel, messages: list[dict[str, str]]) -> tuple[str, str] | None:
+    """(field path, text) of the first string in `obj` that equals, word for word, a quoted example of 16+
+    characters in the system message (the answer format of a role's template, e.g. "one line: the kind and the key
+    numbers"); None when there is none. Measured: SmolLM2-135M in tool mode filled whole answers with them, which
+    validate as a schema but say nothing."""
+    system = "\n".join(m["content"] for m in messages if m.get("role") == "system")
+    examples = {" ".join(x.split()).lower() for x in _QUOTED.findall(system)}
+    if not examples:
+        return None
+
+    def walk(value: Any, path: str) -> tuple[str, str] | None:
+        if isinstance(value, str):
+            return (path, value) if " ".join(value.split()).lower() in examples else None
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for k, v in items:
+            hit = walk(v, f"{path}.{k}" if path else str(k))
+            if hit:
+                return hit
+        return None
+
+    return walk(obj.model_dump(), "")
