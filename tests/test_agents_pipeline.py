@@ -424,3 +424,12 @@ def test_a_key_pasted_into_the_idea_is_redacted_before_anything_stores_it(tmp_pa
     assert "[REDACTED]" in _state(ws.root)["idea"]
     leaked = [p for p in ws.root.rglob("*") if p.is_file() and SECRET.encode() in p.read_bytes()]
     assert leaked == [] and SECRET not in proc.stdout
+
+
+def test_analysis_evidence_is_written_readably():
+    """analysis.md's evidence lines (a fresh user saw raw dicts with 15-digit floats)."""
+    from autoresearch.pipeline.orchestrator import _readable
+
+    assert _readable(-0.012345678901234) == "-0.01235" and _readable(float("nan")) == "n/a"
+    assert _readable({"kind": "noise", "delta": 0.123456789}) == "kind: noise; delta: 0.1235"
+    assert _readable(["Δ -0.01", 2]) == "Δ -0.01, 2" and _readable([]) == "-" and _readable(3) == "3"

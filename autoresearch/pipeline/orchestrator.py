@@ -660,7 +660,7 @@ class Orchestrator:
         analysis: Analysis = self.roles.analyzer.analyze(task, summary)
         v.analysis = analysis.to_dict()
         path = Path(v.study_dir) / "analysis.md"
-        ev = "\n".join(f"- {k}: {_plain(x)}" for k, x in analysis.evidence.items())
+        ev = "\n".join(f"- {k}: {_readable(x)}" for k, x in analysis.evidence.items())
         text = str(getattr(analysis, "text", "") or "").strip()  # an LLM analyzer's reasoning (Markdown)
         atomic_write_text(path, f"# Analysis of {version_label(v)}\n\nKind: **{analysis.kind}**\n\n"
                                 f"{analysis.summary}\n\n" + (f"## Reasoning\n\n{text}\n\n" if text else "")
@@ -736,6 +736,17 @@ def _plain(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x
+
+
+def _readable(x: Any) -> str:
+    """An evidence value for analysis.md: floats to 4 significant digits, mappings as `k: v` pairs, lists joined."""
+    if isinstance(x, float):
+        return "n/a" if _plain(x) is None else f"{x:.4g}"
+    if isinstance(x, dict):
+        return "; ".join(f"{k}: {_readable(v)}" for k, v in x.items()) or "-"
+    if isinstance(x, (list, tuple)):
+        return ", ".join(_readable(v) for v in x) or "-"
+    return str(x)
 
 
 def _load_testbed(ws: Workspace) -> Any:

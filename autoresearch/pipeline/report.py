@@ -101,7 +101,8 @@ def _blocks(ws: Workspace, st: PipelineState) -> list[Block]:
     b: list[Block] = [("h1", "Research pipeline report"),
                       ("p", f"Idea: {st.idea or '(explore the flag space)'}. Workspace `{ws.root}`, testbed "
                             f"`{ws.file.testbed}`. Status **{st.status}** at stage `{st.stage}`; used "
-                            f"{getattr(used, 'versions', 0)} versions, {getattr(used, 'trials', 0)} trials, "
+                            f"{_count(getattr(used, 'versions', 0), 'version')}, "
+                            f"{_count(getattr(used, 'trials', 0), 'trial')}, "
                             f"{getattr(used, 'seconds', 0.0):.0f} s.")]
     if st.baseline:
         bl = st.baseline
@@ -236,3 +237,8 @@ def write_report(ws: Workspace, st: PipelineState) -> tuple[Path, Path]:
     for p in (md, page):
         os.chmod(p, 0o644)
     return md, page
+
+
+def _count(n: int, word: str) -> str:
+    """`1 version`, `3 versions`."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
