@@ -90,3 +90,17 @@ def serve_http(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.fixture(scope="session")
+def local_llm_server() -> Iterator[object]:
+    """One real small model behind llama.cpp's OpenAI-compatible server for every `llm_local` test of the session
+    (tests/local_llm.py); skips, naming what to install, when the runtime or the model is absent."""
+    from tests.local_llm import LocalServer, server_missing
+
+    why = server_missing()
+    if why:
+        pytest.skip(why)
+    server = LocalServer(n_ctx=8192)
+    yield server
+    server.stop()

@@ -21,22 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.local_llm import LocalServer, server_missing
+from tests.local_llm import LocalServer
 
 pytestmark = [pytest.mark.llm_local, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "tests" / "fake_testbed.py"
-
-
-@pytest.fixture(scope="module")
-def server() -> Any:
-    why = server_missing()
-    if why:
-        pytest.skip(why)
-    s = LocalServer(n_ctx=8192)
-    yield s
-    s.stop()
 
 
 def _workspace(tmp_path: Path) -> Path:
@@ -55,7 +45,7 @@ def _records(ws: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.is_file() else []
 
 
-def test_planner_answers_a_schema_valid_plan(server: LocalServer, tmp_path: Path) -> None:
+def test_planner_answers_a_schema_valid_plan(local_llm_server: LocalServer, tmp_path: Path) -> None:
     """The real planner prompt (flag space, files, idea) through the default mode chain: at least one answer is a
     schema-valid PlanOut; whether it also passes the planner's own checks is printed, not asserted."""
     from autoresearch.agents.llm.schemas import PlanOut
@@ -68,7 +58,7 @@ def test_planner_answers_a_schema_valid_plan(server: LocalServer, tmp_path: Path
 
     ws = load(_workspace(tmp_path))
     env = build_agent_env(ws)
-    planner = LLMPlanner(f"openai:smollm2@{server.url}", env=env)
+    planner = LLMPlanner(f"openai:smollm2@{local_llm_server.url}", env=env)
     orch = Orchestrator(ws, RunOptions(idea="lower the validation loss with the boost flag"))
     ctx = orch._plan_context()
     try:
@@ -92,7 +82,8 @@ def test_planner_answers_a_schema_valid_plan(server: LocalServer, tmp_path: Path
 
 
 @pytest.mark.parametrize("planner", ["llm", "none"])
-def test_whole_pipeline_runs_one_idea_with_a_real_model(server: LocalServer, tmp_path: Path, planner: str) -> None:
+def test_whole_pipeline_runs_one_idea_with_a_real_model(local_llm_server: LocalServer, tmp_path: Path,
+                                                        planner: str) -> None:
     """`research run IDEA --agent openai:smollm2@URL --coder none --budget-versions 1`, the judge also at an
     auto-judge gate: the run ends cleanly (done, or escalated/stopped with one line) with every call transcribed.
     `planner=none` (with `--flag model.boost=0.5`) lets the run reach the judge, the study, the analyzer and the
@@ -102,7 +93,7 @@ def test_whole_pipeline_runs_one_idea_with_a_real_model(server: LocalServer, tmp
     extra = ["--planner", "none", "--flag", "model.boost=0.5"] if planner == "none" else []
     proc = subprocess.run(
         [sys.executable, "-m", "autoresearch", "research", "run", "lower the validation loss with the boost flag",
-         "--workspace", str(ws), "--agent", f"openai:smollm2@{server.url}", "--coder", "none", *extra,
+         "--workspace", str(ws), "--agent", f"openai:smollm2@{local_llm_server.url}", "--coder", "none", *extra,
          "--budget-versions", "1", "--gate", "implementation=auto-judge", "--budget-calls", "40"],
         capture_output=True, text=True, timeout=1500, env=env)
     out = proc.stdout + proc.stderr

@@ -412,18 +412,6 @@ def test_schemas_compile_to_llama_cpp_grammars() -> None:
         grammar.LlamaGrammar.from_string(gbnf, verbose=False)
 
 
-@pytest.fixture(scope="module")
-def local_server() -> Any:
-    from tests.local_llm import LocalServer, server_missing
-
-    why = server_missing()
-    if why:
-        pytest.skip(why)
-    server = LocalServer(n_ctx=4096)
-    yield server
-    server.stop()
-
-
 REVIEW = [{"role": "system", "content": "You are a strict code reviewer."},
           {"role": "user", "content": "The diff adds a flag model.qk_norm (default False); the checks and the "
                                       "regression passed. Give your verdict."}]
@@ -431,11 +419,11 @@ REVIEW = [{"role": "system", "content": "You are a strict code reviewer."},
 
 @pytest.mark.llm_local
 @pytest.mark.slow
-def test_local_model_tool_mode(local_server: Any) -> None:
+def test_local_model_tool_mode(local_llm_server: Any) -> None:
     from autoresearch.agents.llm.openai_backend import OpenAIBackend
     from autoresearch.agents.llm.session import AgentEnv, LLMSession
 
-    session = LLMSession(AgentEnv.standalone(), "judge", OpenAIBackend("smollm2", local_server.url))
+    session = LLMSession(AgentEnv.standalone(), "judge", OpenAIBackend("smollm2", local_llm_server.url))
     session.mode_override = "tool"
     out = ask_structured(session, REVIEW, VerdictOut, max_tokens=300)
     assert out.decision in DECISIONS  # schema-valid; whether the 135M model decides well is another matter
@@ -443,14 +431,14 @@ def test_local_model_tool_mode(local_server: Any) -> None:
 
 @pytest.mark.llm_local
 @pytest.mark.slow
-def test_local_model_default_chain(local_server: Any) -> None:
+def test_local_model_default_chain(local_llm_server: Any) -> None:
     """From the best mode down: llama-cpp-python's server refuses `response_format: json_schema`, the chain must
     drop to a mode it serves and remember it."""
     from autoresearch.agents.llm.openai_backend import OpenAIBackend
     from autoresearch.agents.llm.retry import RetryPolicy
     from autoresearch.agents.llm.session import AgentEnv, LLMSession
 
-    backend = OpenAIBackend("smollm2", local_server.url, retry=RetryPolicy(max_retries=0))
+    backend = OpenAIBackend("smollm2", local_llm_server.url, retry=RetryPolicy(max_retries=0))
     session = LLMSession(AgentEnv.standalone(), "judge", backend)
     out = ask_structured(session, REVIEW, VerdictOut, max_tokens=300)
     assert out.decision in DECISIONS and session.mode_override in ("tool", "prompt")
