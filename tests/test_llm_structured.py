@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from autoresearch.agents.llm import schemas
+from autoresearch.agents.llm import schemas, structured
 from autoresearch.agents.llm.backend import LLMReply, LLMRequest
 from autoresearch.agents.llm.extract import extract_json
 from autoresearch.agents.llm.schemas import (
@@ -227,6 +227,38 @@ def test_reask_after_invalid_answer() -> None:
     assert "decision" in second.messages[-1]["content"] and "'maybe'" in second.messages[-1]["content"]
 
 
+def test_reask_carries_only_the_last_failed_answer() -> None:
+    """Three tries: the third prompt holds the caller's messages plus the second answer and its error, not the first
+    answer too (a re-ask's prompt stays one answer long)."""
+    bad1, bad2 = {"decision": "maybe"}, {"decision": "perhaps"}
+    backend = ScriptedBackend([{"json": bad1}, {"json": bad2}, {"json": VALID}])
+    ask_structured(StandIn(backend), _msgs(), VerdictOut)
+    first, second, third = backend.requests
+    assert len(third.messages) == len(second.messages) == len(first.messages) + 2
+    assert third.messages[-2]["content"] == json.dumps(bad2)
+    assert "maybe" not in " ".join(m["content"] for m in third.messages)
+
+
+def test_reask_shows_the_start_of_a_long_answer() -> None:
+    long = "x" * (structured._ECHO_CHARS + 500)
+    backend = ScriptedBackend([long, {"json": VALID}], supports_schema=False, supports_tools=False)
+    ask_structured(StandIn(backend), _msgs(), VerdictOut)
+    echo = backend.requests[1].messages[-2]["content"]
+    assert echo.startswith("x" * 100) and echo.endswith("[... 500 more characters]")
+    assert len(echo) < len(long)
+
+
+@pytest.mark.parametrize("answer", [{"text": '{"decision": "appr', "finish_reason": "length"},
+                                    {"text": '{"decision": "appr', "finish_reason": "tool_calls",
+                                     "usage": [100, 300]}])
+def test_cut_off_named_by_finish_reason_or_by_a_full_completion(answer: dict[str, Any]) -> None:
+    """llama.cpp's server says finish_reason "tool_calls" for a forced call that ran out of tokens: a completion of
+    max_tokens tokens is named cut off as well."""
+    backend = ScriptedBackend([answer, {"json": VALID}], supports_schema=False, supports_tools=False)
+    ask_structured(StandIn(backend), _msgs(), VerdictOut, max_tokens=300)
+    assert "cut off at max_tokens=300" in backend.requests[1].messages[-1]["content"]
+
+
 def test_caller_messages_not_mutated() -> None:
     msgs = _msgs()
     backend = ScriptedBackend(["nope", {"json": VALID}], supports_schema=False, supports_tools=False)
@@ -410,6 +442,10 @@ def test_schemas_compile_to_llama_cpp_grammars() -> None:
     for model in (PlanOut, TaskOut, FlagOut, VerdictOut, AnalysisOut, RevisionOut, schemas.EditOut):
         gbnf = grammar.json_schema_to_gbnf(json.dumps(json_schema_for(model)))
         grammar.LlamaGrammar.from_string(gbnf, verbose=False)
+        # A `maxLength: 2500` once made PlanOut's grammar 36 kB of nested optionals and crashed the server (measured).
+        assert len(gbnf) < 10_000, (model.__name__, len(gbnf))
+    tasks = json_schema_for(PlanOut)["properties"]["tasks"]
+    assert tasks["maxItems"] == 3 and "flags" in tasks["items"]["required"]
 
 
 REVIEW = [{"role": "system", "content": "You are a strict code reviewer."},

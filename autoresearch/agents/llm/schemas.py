@@ -7,6 +7,12 @@ True): unknown keys are ignored; a string where a list of strings is wanted beco
 kinds are matched case-insensitively with a few synonyms ("Approved" -> approve); flag types accept JSON-schema
 spellings ("boolean", "integer", "number", "string"). Strict where a repair would guess: a missing field, a value
 of the wrong kind for its flag, an `on` outside a flag's choices are validation errors, sent back to the model.
+
+Bounds (`maxItems`, a required `flags`) appear in the schema only, never in validation: a grammar-constrained decoder
+(llama.cpp's server turns a forced tool call's schema into a grammar) then closes every list, where a small model
+otherwise repeats the same task until max_tokens cuts the JSON off (measured with SmolLM2-135M: 3 of 4 plans cut
+off). A strong model's longer answer is still accepted. No `maxLength`: llama.cpp's converter nests one optional
+per character, and a 2,500-character bound crashed its server (measured).
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ def _word(v: Any, synonyms: dict[str, str]) -> Any:
     return v
 
 
+def _bound(**kw: int) -> dict[str, Any]:
+    """Schema-only bounds (see the module docstring): `Field(json_schema_extra=_bound(maxItems=3))`."""
+    return dict(kw)
+
+
 def _as_list(v: Any) -> Any:
     """A lone string as a one-item list (an empty one as []); None as []."""
     if v is None:
@@ -60,7 +71,8 @@ class FlagOut(_Out):
     off: FlagValue = Field(description="the baseline value: the config's current default, so that flag off = the "
                                        "baseline code path")
     on: FlagValue = Field(description="the idea's value")
-    choices: list[FlagValue] | None = Field(default=None, description="type choice only: every allowed value")
+    choices: list[FlagValue] | None = Field(default=None, description="type choice only: every allowed value",
+                                            json_schema_extra=_bound(maxItems=12))
     low: float | None = Field(default=None, description="int/float only: the lower end of a sensible range")
     high: float | None = Field(default=None, description="int/float only: the upper end of a sensible range")
     log: bool = Field(default=False, description="int/float only: the range is searched on a log scale")
@@ -104,16 +116,25 @@ def _coerce(key: str, kind: str, which: str, v: Any) -> Any:
     raise ValueError(f"flag {key}: {which}={v!r} is not {'an' if kind == 'int' else 'a'} {kind} value")
 
 
+def _flags_required(schema: dict[str, Any]) -> None:
+    """The schema asks for `flags` (validation still accepts none: task_check.py names that problem)."""
+    schema["required"] = [*schema.get("required", []), "flags"]
+
+
 class TaskOut(_Out):
     """One version of the idea: the flags it switches and the files a coder touches."""
+
+    model_config = ConfigDict(extra="ignore", json_schema_extra=_flags_required)
 
     name: str = Field(description="short name for a git branch: lowercase letters, digits and `-`, e.g. "
                                   "`qk-norm-heads`")
     description: str = Field(description="what the idea does and why it may help, 1-3 sentences")
     flags: list[FlagOut] = Field(default_factory=list, description="the config keys the idea switches, each with its "
-                                                                   "off (baseline) and on (idea) value")
+                                                                   "off (baseline) and on (idea) value",
+                                 json_schema_extra=_bound(minItems=1, maxItems=6))
     files: list[str] = Field(default_factory=list, description="workspace-relative files the coder may touch; [] "
-                                                               "when every flag already exists")
+                                                               "when every flag already exists",
+                             json_schema_extra=_bound(maxItems=12))
     expected_effect: str = Field(default="", description="what should change in the metric, and why")
     effect_size: float | None = Field(default=None, description="expected change of the metric, positive = "
                                                                 "better; null when unknown")
@@ -129,7 +150,8 @@ class PlanOut(_Out):
     """A planner's answer: the plan in markdown and the tasks it proposes."""
 
     plan_md: str = Field(description="the plan in markdown: the hypothesis, what changes, how it is measured")
-    tasks: list[TaskOut] = Field(min_length=1, description="the tasks, best first (at least one)")
+    tasks: list[TaskOut] = Field(min_length=1, description="the tasks, best first (at least one)",
+                                 json_schema_extra=_bound(maxItems=3))
     metrics: dict[str, Any] = Field(default_factory=dict, description='e.g. {"primary": "val_loss", '
                                                                       '"direction": "lower"}')
 
@@ -140,7 +162,8 @@ class VerdictOut(_Out):
     decision: Literal["approve", "revise", "reject"] = Field(
         description="approve = correct and faithful to the spec; revise = fixable problems; reject = wrong idea")
     blocking_issues: list[str] = Field(default_factory=list, description="one line per problem that blocks approval "
-                                                                         "([] on approve)")
+                                                                         "([] on approve)",
+                                                 json_schema_extra=_bound(maxItems=10))
     summary: str = Field(default="", description="one line: the decision's reason")
 
     @field_validator("decision", mode="before")
@@ -163,7 +186,8 @@ class AnalysisOut(_Out):
     summary: str = Field(description="one line")
     reasoning_md: str = Field(default="", description="the reasoning in markdown, citing the numbers")
     evidence_cited: list[str] = Field(default_factory=list, description="the numbers the reasoning rests on, e.g. "
-                                                                        '"delta -0.012 +- 0.004, p=0.01"')
+                                                                        '"delta -0.012 +- 0.004, p=0.01"',
+                                                json_schema_extra=_bound(maxItems=10))
 
     @field_validator("kind", mode="before")
     @classmethod

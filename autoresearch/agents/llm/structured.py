@@ -14,10 +14,12 @@ remembered on the session so that later calls skip the refused one.
 Each answer is parsed (the tool call's arguments, else the text) with the tolerant extract_json, validated with
 pydantic, then with the role's own `validate(obj)` (an error line or None). A few harmless wrappers are unwrapped
 first: a one-item list holding the object, `{"VerdictOut": {...}}` / `{"answer": {...}}`, and a tool call written as
-text (`{"name": ..., "arguments": {...}}`). On an error the answer and the error go back to the model, and it is asked
-again: at most `max_tries` calls in all, each one a `session.ask` (so charged to the budgets and transcribed with its
-try number). After the last, every raw answer is written to `<session.failed_dir>/<role>-<timestamp>.txt` and
-StructuredOutputError names the role, the model, the last error and the file.
+text (`{"name": ..., "arguments": {...}}`). On an error the answer (its first 4,000 characters) and the error go back
+to the model, and it is asked again; only the last failed answer is kept, so a re-ask's prompt does not grow with each
+try. An answer is cut off when the server says `length` or its completion used all of max_tokens. At most
+`max_tries` calls in all, each one a `session.ask` (so charged to the budgets and transcribed with its try number).
+After the last, every raw answer is written to `<session.failed_dir>/<role>-<timestamp>.txt` and StructuredOutputError
+names the role, the model, the last error and the file.
 """
 
 from __future__ import annotations
@@ -119,16 +121,25 @@ def ask_structured(session: Session, messages: list[dict[str, str]], model: type
                      "your own content for it")
         except ValueError as e:
             error = str(e)
-        if reply.finish_reason == "length":
+        cut = reply.finish_reason == "length" or (reply.usage is not None
+                                                  and reply.usage.completion_tokens >= max_tokens)
+        if cut:  # llama.cpp's server says finish_reason "tool_calls" for a forced call that ran out (measured)
             error = f"it was cut off at max_tokens={max_tokens} ({error}); be shorter"
         raws.append((tries, mode, raw, error))
-        conversation += [{"role": "assistant", "content": raw or "(empty answer)"},
-                         {"role": "user", "content": _reask(model, mode, error)}]
+        echo = raw if len(raw) <= _ECHO_CHARS else f"{raw[:_ECHO_CHARS]} [... {len(raw) - _ECHO_CHARS} more characters]"
+        # Only the last failed answer goes back: a re-ask's prompt stays one answer long, not one per try.
+        conversation = [dict(m) for m in messages] + [{"role": "assistant", "content": echo or "(empty answer)"},
+                                                      {"role": "user", "content": _reask(model, mode, error)}]
     path = _save_failed(session, model, tries, raws)
     where = f"raw answers in {path}" if path else "raw answers not saved (no failed_dir)"
     role = getattr(session, "role", "") or "?"
     raise StructuredOutputError(f"{role}: no valid {model.__name__} after {tries} tries ({mode} mode); last error: "
                                 f"{_line(error)[:300]}; {where}")
+
+
+_ECHO_CHARS = 4000
+"""At most this much of a failed answer is shown back in the re-ask (a cut-off answer is max_tokens long; its
+start is what the model needs to see)."""
 
 
 def _request(conversation: list[dict[str, str]], at: int | None, model: type[BaseModel], mode: str,
