@@ -172,11 +172,12 @@ def _summary(result: Any) -> None:
 
 
 def _run(resolved: Any, sdir: Path, registry: str | None, workers: int | None, quiet: bool, retry: bool,
-         timeout: float | None = None) -> None:
+         timeout: float | None = None, executor: str = "local", address: str | None = None) -> None:
     from autoresearch.research.runner import StudyRunner
 
     runner = StudyRunner(resolved, sdir, registry=registry, workers=workers,
-                         emit=_Printer(resolved.study.metric.name, quiet), retry_crashed=retry, timeout_s=timeout)
+                         emit=_Printer(resolved.study.metric.name, quiet), retry_crashed=retry, timeout_s=timeout,
+                         executor=executor, address=address)
     _summary(runner.run())
 
 
@@ -191,6 +192,10 @@ def register(app: typer.Typer) -> None:
     root_opt = typer.Option(DEFAULT_STUDIES_ROOT, "--root", help="folder holding study folders")
     workers_opt = typer.Option(None, "--workers", "-j", help="parallel trials (default: cores // threads per trial)")
     registry_opt = typer.Option(None, "--registry", help="experiment registry root (default: experiments)")
+    executor_opt = typer.Option("local", "--executor", help="how trials start: local (warm workers, default), "
+                                                           "subprocess (a fresh interpreter each), ray")
+    address_opt = typer.Option(None, "--address", help="--executor ray: the cluster to join (default: start a "
+                                                       "local Ray instance)")
     timeout_opt = typer.Option(None, "--timeout", help="kill a trial process after this many seconds (0 = no "
                                                       "limit; default: resources.timeout_s of the study file)")
 
@@ -204,13 +209,16 @@ def register(app: typer.Typer) -> None:
         restart: bool = typer.Option(False, "--restart", help="start over: move an existing study of this name "
                                                              "to <name>.old-<time> (kept) and run the file afresh"),
         quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
+        executor: str = executor_opt,
+        address: str | None = address_opt,
     ) -> None:
         """Start a study (or continue it, if one with the same name and definition exists)."""
         from autoresearch.research.study_dir import prepare_study
 
         _check_numbers(workers, timeout)
         resolved, sdir = prepare_study(_resolve_file(file), root, restart=restart)
-        _run(resolved, sdir, registry, workers, quiet, retry=False, timeout=timeout)
+        _run(resolved, sdir, registry, workers, quiet, retry=False, timeout=timeout, executor=executor,
+             address=address)
 
     @study.command("resume")
     def resume_cmd(
@@ -221,13 +229,16 @@ def register(app: typer.Typer) -> None:
         retry_crashed: bool = typer.Option(False, "--retry-crashed", help="run crashed trials again (new attempt)"),
         timeout: float | None = timeout_opt,
         quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
+        executor: str = executor_opt,
+        address: str | None = address_opt,
     ) -> None:
         """Continue a study after an interruption; finished trials are never re-run."""
         from autoresearch.research.study_dir import open_study
 
         _check_numbers(workers, timeout)
         resolved, sdir = open_study(name, root)
-        _run(resolved, sdir, registry, workers, quiet, retry=retry_crashed, timeout=timeout)
+        _run(resolved, sdir, registry, workers, quiet, retry=retry_crashed, timeout=timeout, executor=executor,
+             address=address)
 
     @study.command("status")
     def status_cmd(

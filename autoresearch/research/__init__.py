@@ -21,7 +21,8 @@ _EXPORTS = {
     # persistence
     "Ledger": "ledger", "StudyState": "state", "TrialRecord": "state", "StageStatus": "state",
     # trials, regression, pipeline
-    "TrialSpec": "trial", "TrialOutcome": "trial",
+    "TrialSpec": "trial", "TrialOutcome": "trial", "AttemptLauncher": "trial", "AttemptExit": "trial",
+    "EXECUTORS": "executors", "make_launcher": "executors",
     "TrialScheduler": "scheduler", "default_workers": "scheduler",
     "run_study": "runner", "StudyRunner": "runner", "StudyResult": "runner", "prepare_study": "study_dir",
     "open_study": "study_dir", "accept_baseline": "study_dir", "check_study": "study",

@@ -23,7 +23,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from autoresearch.research.trial import TrialInterrupted, TrialOutcome, TrialSpec, run_trial
+from autoresearch.research.trial import AttemptLauncher, TrialInterrupted, TrialOutcome, TrialSpec, run_trial
 
 __all__ = ["TrialScheduler", "default_workers", "gpu_count", "HEARTBEAT_S", "Emit", "OnDone", "OnStart"]
 
@@ -73,6 +73,7 @@ class TrialScheduler:
         lock_fd: int | None = None,
         rerun_failed: bool = False,
         env: Callable[[TrialSpec], dict[str, str]] | None = None,
+        launcher: AttemptLauncher | None = None,
     ) -> None:
         self.trials_dir = Path(trials_dir)
         self.workers = workers
@@ -82,6 +83,8 @@ class TrialScheduler:
         """a descriptor every trial inherits (the study's runner lock: held until the runner and its trials end)."""
         self.rerun_failed = rerun_failed
         self.env = env
+        self.launcher = launcher or AttemptLauncher()
+        """how each attempt's process is started (executors.py): a fresh interpreter, a warm worker, a Ray task."""
         """extra environment of a trial's subprocess (e.g. the worktree it runs), beside the GPU pinning."""
         self.total = 0
         self.done = 0
@@ -148,7 +151,7 @@ class TrialScheduler:
             env.update(self.env(spec))
         try:
             out = run_trial(spec, self.trials_dir / spec.trial_id, stop=self.stop, env=env, lock_fd=self.lock_fd,
-                            rerun_failed=self.rerun_failed)
+                            rerun_failed=self.rerun_failed, launcher=self.launcher)
         except TrialInterrupted:
             return
         except BaseException:

@@ -46,7 +46,7 @@ from typing import Any
 from autoresearch.errors import StudyError
 from autoresearch.harness.atomic import atomic_write_text
 
-__all__ = ["TrialSpec", "TrialOutcome", "run_trial", "read_outcome", "attempt_dirs", "TrialInterrupted",
+__all__ = ["TrialSpec", "TrialOutcome", "AttemptLauncher", "AttemptExit", "run_trial", "read_outcome", "attempt_dirs", "TrialInterrupted",
            "result_problem", "DISK_ERRNOS", "EXIT_DISK"]
 
 ATTEMPT_ENV = "AUTORESEARCH_TRIAL_ATTEMPT"
@@ -200,6 +200,36 @@ def timeout_message(spec: TrialSpec) -> str:
             f"`autoresearch study resume {spec.study} --retry-crashed`")
 
 
+@dataclass
+class AttemptExit:
+    """How one attempt's process ended: its exit code (None when unknown), or killed for exceeding its timeout."""
+
+    returncode: int | None
+    timed_out: bool = False
+
+
+class AttemptLauncher:
+    """Starts one attempt of a trial — the child side, `main(spec.json)` — and waits for it. The default launches a
+    fresh interpreter (`python -m autoresearch.research.trial SPEC`); executors.py lists the others (warm workers,
+    Ray). Whatever the launcher, the attempt writes `adir/result.json` and `adir/output.log` (a remote launcher
+    copies them back), runs in its own process group, and is killed on `stop` (raise TrialInterrupted) or after
+    `timeout_s` (> 0; return timed_out=True)."""
+
+    name = "subprocess"
+
+    def run_attempt(self, spec: TrialSpec, adir: Path, env: dict[str, str], *, lock_fd: int | None,
+                    stop: threading.Event | None) -> AttemptExit:
+        with open(adir / "output.log", "wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "autoresearch.research.trial", str(adir / "spec.json")],
+                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                    start_new_session=True, pass_fds=() if lock_fd is None else (lock_fd,))
+            timed_out = _wait(proc, spec.timeout_s, stop)
+        return AttemptExit(proc.returncode, timed_out)
+
+    def close(self) -> None:
+        """Release what the launcher holds (worker processes, a cluster connection); idempotent."""
+
+
 def run_trial(
     spec: TrialSpec,
     trial_dir: Path,
@@ -208,6 +238,7 @@ def run_trial(
     env: dict[str, str] | None = None,
     lock_fd: int | None = None,
     rerun_failed: bool = False,
+    launcher: AttemptLauncher | None = None,
 ) -> TrialOutcome:
     """Run one trial in a subprocess, retrying infrastructure failures; never raises for trial failures.
 
@@ -235,11 +266,8 @@ def run_trial(
                           ATTEMPT_ENV: str(tries), PARENT_ENV: str(os.getpid())})
         log = adir / "output.log"
         t0 = time.perf_counter()
-        with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "autoresearch.research.trial", str(adir / "spec.json")],
-                                    stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env,
-                                    start_new_session=True, pass_fds=() if lock_fd is None else (lock_fd,))
-            timed_out = _wait(proc, spec.timeout_s, stop)
+        ended = (launcher or AttemptLauncher()).run_attempt(spec, adir, child_env, lock_fd=lock_fd, stop=stop)
+        timed_out, returncode = ended.timed_out, ended.returncode if ended.returncode is not None else -1
         wall = time.perf_counter() - t0
         if stop is not None and stop.is_set():  # the study is stopping: not a failure of the trial
             raise TrialInterrupted()
@@ -251,14 +279,14 @@ def run_trial(
             out_ = _outcome(res, attempts=tries)
             out_.wall_s = wall
             return out_
-        if (res is not None and res.get("disk")) or proc.returncode == EXIT_DISK:
-            error = res["error"] if res is not None else _describe_exit(proc.returncode, log)
+        if (res is not None and res.get("disk")) or returncode == EXIT_DISK:
+            error = res["error"] if res is not None else _describe_exit(returncode, log)
             return TrialOutcome(spec.trial_id, spec.arm, spec.seed, "crashed", attempts=tries, attempt=k,
                                 infra=True, disk=True, wall_s=wall, error=error)
         if problem:
             error = f"the trial wrote a damaged {adir / 'result.json'} ({problem})"
         else:
-            error = res["error"] if res is not None else _describe_exit(proc.returncode, log)
+            error = res["error"] if res is not None else _describe_exit(returncode, log)
         k += 1
     return TrialOutcome(spec.trial_id, spec.arm, spec.seed, "crashed", attempts=spec.retries + 1, attempt=k - 1,
                         infra=True, wall_s=time.perf_counter() - t_start,
