@@ -15,6 +15,7 @@ __all__ = [
     "SandboxError",
     "StudyError",
     "DivergenceError",
+    "DistributedError",
     "LLMError",
     "PipelineError",
     "LLMAuthError",
@@ -55,6 +56,10 @@ class StudyError(AutoresearchError):
 
 class DivergenceError(AutoresearchError):
     """Training produced NaN/inf or the loss exploded."""
+
+
+class DistributedError(AutoresearchError):
+    """A rank of a multi-process (torchrun) training run failed; the message names the rank and how it ended."""
 
 
 class LLMError(AutoresearchError):

@@ -100,13 +100,15 @@ def test_planner_answers_a_schema_valid_plan(local_llm_server: LocalServer, tmp_
     assert all(r["role"] == "planner" and r["backend"].startswith("openai:smollm2@") for r in records)
 
 
-@pytest.mark.parametrize("planner", ["llm", "none"])
+@pytest.mark.parametrize("planner", ["none"])
 def test_whole_pipeline_runs_one_idea_with_a_real_model(local_llm_server: LocalServer, tmp_path: Path,
                                                         planner: str) -> None:
     """`research run IDEA --agent openai:smollm2@URL --coder none --budget-versions 1`, the judge also at an
     auto-judge gate: the run ends cleanly (done, or escalated/stopped with one line) with every call transcribed.
     `planner=none` (with `--flag model.boost=0.5`) lets the run reach the judge, the study, the analyzer and the
-    reviser even when the small model cannot plan."""
+    reviser even when the small model cannot plan. (A `planner=llm` case ran here too; with SmolLM2 it only ever
+    escalated at the plan after ~290 s of CPU decoding, which the planner test above covers in ~25 s; pass
+    `planner="llm"` to run it.)"""
     ws = _workspace(tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
     extra = ["--planner", "none", "--flag", "model.boost=0.5"] if planner == "none" else []

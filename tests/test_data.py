@@ -504,3 +504,21 @@ def test_hf_rows_that_are_not_text_are_refused(tmp_path):
     datasets.Dataset.from_dict({"content": ["fine text", None]}).save_to_disk(str(tmp_path / "ds"))
     with pytest.raises(DataError, match=r"row 1 of 'hf:.*ds' has 'content' = None, not a string"):
         read_documents(f"hf:{tmp_path / 'ds'}", text_field="content")
+
+
+def test_preload_opens_a_built_cache_once_and_never_builds_one(micro_cfg, tmp_path, monkeypatch):
+    """Warm trial workers (research/warm_pool.py) preload tokens + tokenizer once; trials forked later reuse them."""
+    from dataclasses import replace
+
+    from autoresearch.harness import data as data_mod
+
+    monkeypatch.setattr(data_mod, "_PRELOADED", {})  # this process's memo, not shared with other tests
+    empty = replace(micro_cfg.data, cache_dir=str(tmp_path / "empty"))
+    assert data_mod.preload(empty) is False and not (tmp_path / "empty" / "tokens").exists()  # never builds
+    first = data_mod.load_token_data(micro_cfg.data)
+    assert "preloaded" not in first.meta
+    assert data_mod.preload(micro_cfg.data) is True
+    again = data_mod.load_token_data(micro_cfg.data)
+    assert again.meta["preloaded"] and again.meta["cached"] and again.meta["n_train_tokens"] == first.meta["n_train_tokens"]
+    assert again.tokenizer is data_mod.load_token_data(micro_cfg.data).tokenizer  # opened once, shared
+    assert (again.train[:100] == first.train[:100]).all()

@@ -54,18 +54,19 @@ def _cli(*args: str, cwd: Path) -> subprocess.Popen:
 
 
 def _trial_pids(sdir: Path) -> list[int]:
-    """Live trial processes of the study in `sdir` (their command line names a spec under sdir/trials)."""
-    marker = str(sdir / "trials").encode()
+    """Live trial processes of the study in `sdir`: their stdout is an attempt's output.log under sdir/trials (true
+    of a fresh subprocess and of a child forked by a warm worker, whose command line is the worker's)."""
+    marker = str(sdir / "trials")
     out = []
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue
         try:
-            cmd = (p / "cmdline").read_bytes()
+            stdout = os.readlink(p / "fd" / "1")
             state = (p / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if b"autoresearch.research.trial" in cmd and marker in cmd and state != "Z":
+        if stdout.startswith(marker) and stdout.endswith("/output.log") and state != "Z":
             out.append(int(p.name))
     return out
 

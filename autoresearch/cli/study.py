@@ -24,6 +24,7 @@ from rich.table import Table
 
 from autoresearch.errors import StudyError
 from autoresearch.harness.settings import DEFAULT_STUDIES_ROOT
+from autoresearch.harness.trackers import check_trackers
 
 __all__ = ["register", "builtin_study"]
 
@@ -172,12 +173,13 @@ def _summary(result: Any) -> None:
 
 
 def _run(resolved: Any, sdir: Path, registry: str | None, workers: int | None, quiet: bool, retry: bool,
-         timeout: float | None = None, executor: str = "local", address: str | None = None) -> None:
+         timeout: float | None = None, executor: str = "local", address: str | None = None,
+         trackers: list[str] | None = None) -> None:
     from autoresearch.research.runner import StudyRunner
 
     runner = StudyRunner(resolved, sdir, registry=registry, workers=workers,
                          emit=_Printer(resolved.study.metric.name, quiet), retry_crashed=retry, timeout_s=timeout,
-                         executor=executor, address=address)
+                         executor=executor, address=address, trackers=trackers)
     _summary(runner.run())
 
 
@@ -196,6 +198,9 @@ def register(app: typer.Typer) -> None:
                                                            "subprocess (a fresh interpreter each), ray")
     address_opt = typer.Option(None, "--address", help="--executor ray: the cluster to join (default: start a "
                                                        "local Ray instance)")
+    tracker_opt = typer.Option([], "--tracker", help="each trial also logs to tensorboard, mlflow or wandb, tagged "
+                                                     "with study, arm, seed and trial (repeatable; adds to the study "
+                                                     "file's resources.trackers)")
     timeout_opt = typer.Option(None, "--timeout", help="kill a trial process after this many seconds (0 = no "
                                                       "limit; default: resources.timeout_s of the study file)")
 
@@ -211,14 +216,16 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
         executor: str = executor_opt,
         address: str | None = address_opt,
+        tracker: list[str] = tracker_opt,
     ) -> None:
         """Start a study (or continue it, if one with the same name and definition exists)."""
         from autoresearch.research.study_dir import prepare_study
 
         _check_numbers(workers, timeout)
+        check_trackers(tracker)  # an unknown name or a missing package: one line, before the study folder exists
         resolved, sdir = prepare_study(_resolve_file(file), root, restart=restart)
         _run(resolved, sdir, registry, workers, quiet, retry=False, timeout=timeout, executor=executor,
-             address=address)
+             address=address, trackers=tracker)
 
     @study.command("resume")
     def resume_cmd(
@@ -231,14 +238,16 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help="only print the verdicts and summary"),
         executor: str = executor_opt,
         address: str | None = address_opt,
+        tracker: list[str] = tracker_opt,
     ) -> None:
         """Continue a study after an interruption; finished trials are never re-run."""
         from autoresearch.research.study_dir import open_study
 
         _check_numbers(workers, timeout)
+        check_trackers(tracker)  # an unknown name or a missing package: one line, before the study folder exists
         resolved, sdir = open_study(name, root)
         _run(resolved, sdir, registry, workers, quiet, retry=retry_crashed, timeout=timeout, executor=executor,
-             address=address)
+             address=address, trackers=tracker)
 
     @study.command("status")
     def status_cmd(

@@ -2,17 +2,23 @@
 
 One command for every testbed, built-in or the user's (`path/to/file.py:Class`): it goes through the `Testbed`
 contract only (make_config, load_config, train, summary), so nothing here knows a testbed by name.
+
+`--nproc N` (N > 1): this process validates the run and allocates its experiment as usual, then becomes torchrun's
+agent and runs the same command as N ranks (`--into` the allocated folder); a failed rank ends it with one line
+naming the rank. The same command launched by `torchrun` directly works too: rank 0 allocates (or opens for
+`--resume`) the experiment and tells the other ranks its folder; only rank 0 prints.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from autoresearch.cli._common import TESTBED_COMMAND, TESTBED_HELP, print_summary, testbed_from_cli
-from autoresearch.errors import ConfigError, RegistryError
+from autoresearch.errors import ConfigError, DistributedError, RegistryError
 from autoresearch.harness.config import field_help, to_dict
 from autoresearch.harness.registry import DEFAULT_ROOT, FINISHED, Experiment, new_experiment, open_experiment
 from autoresearch.testbeds.base import Testbed
@@ -20,7 +26,7 @@ from autoresearch.testbeds.base import Testbed
 __all__ = ["register", "config_from_cli"]
 
 OPTIONS = ["preset", "config", "set", "train-tokens", "seed", "resume", "rebuild-manifest", "round-up", "root",
-           "list-flags", "quiet"]
+           "list-flags", "quiet", "nproc", "into", "tracker"]
 
 
 def config_from_cli(
@@ -110,6 +116,11 @@ def train(
     root: Path = typer.Option(Path(DEFAULT_ROOT), "--root", help="experiments directory"),
     list_flags: bool = typer.Option(False, "--list-flags", help="print every config key with its help and exit"),
     quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+    nproc: int = typer.Option(1, "--nproc", help="processes on this machine (DistributedDataParallel under torchrun; "
+                              "train.batch_size stays the global batch and must be divisible by N)"),
+    into: str = typer.Option(None, "--into", hidden=True, help="(--nproc) train into this freshly allocated folder"),
+    tracker: list[str] = typer.Option([], "--tracker", help="also log to tensorboard, mlflow or wandb (repeatable; "
+                                      "see docs/testbeds.md)"),
 ) -> None:
     """Train a testbed's model within its budget into a new experiment folder; print a `key: value` summary.
 
@@ -121,6 +132,24 @@ def train(
         return
     if rebuild_manifest and resume is None:
         raise ConfigError("--rebuild-manifest repairs an experiment's checkpoints; use it with --resume exp-NNN")
+    from autoresearch.harness.trackers import check_trackers
+
+    trackers = check_trackers(tracker)  # an unknown name or a missing package: one line, before any folder exists
+    from autoresearch.testbeds.common import distributed
+
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {nproc}; use 1 for a single process")
+    if distributed.launched():
+        if nproc > 1 and nproc != distributed.world_size():
+            raise ConfigError(f"--nproc {nproc} but torchrun started {distributed.world_size()} processes; drop "
+                              "--nproc when launching with torchrun")
+        _train_rank(ctx, testbed, extra, shorthands, preset_name, config, sets, train_tokens, seed, resume,
+                    rebuild_manifest, round_up, root, quiet, into, trackers=trackers)
+        return
+    if nproc > 1:
+        _launch_ranks(testbed, nproc, extra, preset_name, config, sets, train_tokens, seed, resume, rebuild_manifest,
+                      round_up, root, shorthands)
+        return
     if resume is not None:
         given = [*(["--preset"] if preset_name is not None else []), *(["--set"] if sets else []), *(["--config"] if config else []),
                  *(["--train-tokens"] if train_tokens is not None else []), *(["--seed"] if seed is not None else []),
@@ -131,8 +160,102 @@ def train(
         cfg = config_from_cli(testbed, preset_name, config, sets, train_tokens, seed, extra, round_up)
         exp = new_experiment(root)  # after every validation: a refused config leaves no folder
     typer.echo(f"experiment: {exp.path}  ({testbed.describe_run(cfg)})")
-    res = testbed.train(cfg, exp, resume=resume is not None, progress=not quiet)
+    exp = exp.with_trackers(trackers, {"testbed": testbed.spec})
+    try:
+        res = testbed.train(cfg, exp, resume=resume is not None, progress=not quiet)
+    finally:
+        exp.close_trackers()
     print_summary({"experiment": exp.id, **testbed.summary(cfg, res), "folder": str(exp.path)})
+    if res["status"] != "ok":
+        raise typer.Exit(1)
+
+
+def _given(preset_name: str | None, sets: list[str], config: Path | None, train_tokens: int | None, seed: int | None,
+           shorthands: list[str]) -> list[str]:
+    return [*(["--preset"] if preset_name is not None else []), *(["--set"] if sets else []),
+            *(["--config"] if config else []), *(["--train-tokens"] if train_tokens is not None else []),
+            *(["--seed"] if seed is not None else []), *shorthands]
+
+
+def _launch_ranks(
+    testbed: Testbed, nproc: int, extra: list[str], preset_name: str | None, config: Path | None, sets: list[str],
+    train_tokens: int | None, seed: int | None, resume: str | None, rebuild_manifest: bool, round_up: bool,
+    root: Path, shorthands: list[str],
+) -> None:
+    """`--nproc N`: every check a single-process run makes, up front (a refused run starts no process), then this
+    same command as N torchrun ranks into the allocated (or resumed) experiment."""
+    from autoresearch.testbeds.common import distributed
+
+    if resume is not None:
+        exp = _open_for_resume(testbed, resume, root, rebuild_manifest,
+                               _given(preset_name, sets, config, train_tokens, seed, shorthands))
+        cfg = testbed.load_config(exp)
+    else:
+        cfg = config_from_cli(testbed, preset_name, config, sets, train_tokens, seed, extra, round_up)
+    batch = getattr(getattr(cfg, "train", None), "batch_size", None)
+    if isinstance(batch, int) and batch % nproc:
+        raise ConfigError(f"`train.batch_size` is the global batch and must be divisible by --nproc {nproc}, got "
+                          f"{batch}; use --set train.batch_size={max(nproc, batch // nproc * nproc)} or another --nproc")
+    argv = _without_nproc(sys.argv[1:])
+    if resume is None:
+        exp = new_experiment(root)  # after every validation: a refused config leaves no folder
+        argv += ["--into", str(exp.path)]
+    try:
+        distributed.launch(nproc, distributed.python_module_cmd("autoresearch", argv),
+                           resume_hint=f"continue with `autoresearch train {testbed.spec} --resume {exp.id} --root "
+                                       f"{root} --nproc {nproc}`")
+    except DistributedError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            out.append(a)
+    return out
+
+
+def _train_rank(
+    ctx: typer.Context, testbed: Testbed, extra: list[str], shorthands: list[str], preset_name: str | None,
+    config: Path | None, sets: list[str], train_tokens: int | None, seed: int | None, resume: str | None,
+    rebuild_manifest: bool, round_up: bool, root: Path, quiet: bool, into: str | None,
+    trackers: list[str] | None = None,
+) -> None:
+    """One rank of a torchrun launch: rank 0 validates and opens the experiment, then every rank trains into it."""
+    from autoresearch.harness.registry import Experiment
+    from autoresearch.testbeds.common import distributed
+
+    distributed.init()
+    main = distributed.is_main()
+    exp: Experiment | None = None
+    if main:
+        if resume is not None:
+            exp = _open_for_resume(testbed, resume, root, rebuild_manifest,
+                                   _given(preset_name, sets, config, train_tokens, seed, shorthands))
+        else:
+            exp = open_experiment(into, root) if into else new_experiment(root)
+    exp = Experiment(Path(distributed.broadcast_object(str(exp.path) if exp is not None else None)))
+    cfg = (testbed.load_config(exp) if resume is not None
+           else config_from_cli(testbed, preset_name, config, sets, train_tokens, seed, extra, round_up))
+    if main:  # rank 0 alone writes the registry, so it alone mirrors it into the trackers
+        exp = exp.with_trackers(trackers or [], {"testbed": testbed.spec, "nproc": distributed.world_size()})
+    try:
+        if main:
+            typer.echo(f"experiment: {exp.path}  ({testbed.describe_run(cfg)}, {distributed.world_size()} processes)")
+        res = testbed.train(cfg, exp, resume=resume is not None, progress=not quiet and main)
+    finally:
+        exp.close_trackers()
+        distributed.teardown()
+    if main:
+        print_summary({"experiment": exp.id, **testbed.summary(cfg, res), "nproc": distributed.world_size(),
+                       "folder": str(exp.path)})
     if res["status"] != "ok":
         raise typer.Exit(1)
 

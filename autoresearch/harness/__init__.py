@@ -24,6 +24,7 @@ _EXPORTS = {
     "Settings": "settings", "load_settings": "settings",
     "Experiment": "registry", "list_experiments": "registry", "new_experiment": "registry",
     "open_experiment": "registry",
+    "Tracker": "trackers", "TrackerSet": "trackers", "check_trackers": "trackers", "make_trackers": "trackers",
     "ByteTokenizer": "tokenizer", "HFTokenizer": "tokenizer", "Tokenizer": "tokenizer", "load_tokenizer": "tokenizer",
     "train_bpe": "tokenizer",
     "estimate_pass_at_k": "pass_at_k", "pass_at_k_summary": "pass_at_k",

@@ -64,6 +64,7 @@ __all__ = [
     "ValSet",
     "TrainStream",
     "load_token_data",
+    "preload",
     "read_documents",
     "split_documents",
     "val_windows",
@@ -488,16 +489,44 @@ def _sha(parts: list[str]) -> str:
     return h.hexdigest()
 
 
+_PRELOADED: dict[str, TokenData] = {}
+"""Cached tokens opened ahead of time by `preload` in this process (a warm trial worker), by cache key."""
+
+
+def _cache_key(cfg: Any) -> tuple[str, str, Tokenizer | None]:
+    """(cache key, source kind, the tokenizer when it does not depend on the corpus) of a DataConfig."""
+    kind, fp, _ = _source_plan(cfg.source, _cap_bytes(cfg.max_corpus_mb))
+    tok_spec, tok = _tokenizer_spec(cfg)
+    key_src = json.dumps([_FORMAT, kind, fp, cfg.max_corpus_mb, cfg.val_fraction, cfg.text_field, tok_spec])
+    return hashlib.sha256(key_src.encode()).hexdigest()[:20], kind, tok
+
+
+def preload(cfg: Any) -> bool:
+    """Open the cached tokens and tokenizer of `cfg` (a DataConfig) once in this process, so that `load_token_data`
+    here and in every process forked from here (the warm trial workers of research/warm_pool.py) reuses them instead
+    of loading them per trial. Never builds a cache: tokenizing starts thread pools, which a process that forks must
+    not have. False when the cache does not exist yet (the first trial builds it; a later preload picks it up)."""
+    key, _, _ = _cache_key(cfg)
+    if key in _PRELOADED:
+        return True
+    final = cache_root(cfg.cache_dir) / "tokens" / key
+    if not (final / "meta.json").is_file():
+        return False
+    _PRELOADED[key] = _open(final)
+    return True
+
+
 def load_token_data(cfg: Any) -> TokenData:
     """Tokens of `cfg` (a DataConfig), from the cache when present, else read + tokenize + cache them atomically."""
     t0 = time.perf_counter()
-    cap = _cap_bytes(cfg.max_corpus_mb)
-    kind, fp, _ = _source_plan(cfg.source, cap)
-    tok_spec, tok = _tokenizer_spec(cfg)
-    key_src = json.dumps([_FORMAT, kind, fp, cfg.max_corpus_mb, cfg.val_fraction, cfg.text_field, tok_spec])
-    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    key, kind, tok = _cache_key(cfg)
     root = cache_root(cfg.cache_dir)
     final = root / "tokens" / key
+    warm = _PRELOADED.get(key)
+    if warm is not None and (final / "meta.json").is_file():  # opened once by this warm worker: reuse it
+        meta = {**warm.meta, "cached": True, "preloaded": True, "load_seconds": round(time.perf_counter() - t0, 3)}
+        return TokenData(train=warm.train, val=warm.val, tokenizer=warm.tokenizer, token_bytes=warm.token_bytes,
+                         meta=meta)
     try:
         with file_lock(root / "tokens" / f"{key}.lock"):  # parallel trials wait for one build instead of racing
             cached = (final / "meta.json").is_file()
@@ -673,10 +702,19 @@ class TrainStream:
     Each epoch cuts the stream into non-overlapping windows at a random offset and visits them in a random order, both
     drawn from `default_rng([seed, epoch])`; batch k is samples k*B .. k*B+B-1 of that endless sequence. So the state
     is just the batch counter, and a resumed stream repeats an uninterrupted one exactly.
+
+    Multi-process training: `batch_size` stays the global batch B and rank r of `world` returns only rows
+    r*B/world .. (r+1)*B/world - 1 of each global batch — disjoint slices that together are exactly the batch one
+    process would read. The state (the batch counter) is the same on every rank and for any `world`.
     """
 
-    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int, seed: int) -> None:
+    def __init__(self, tokens: np.ndarray, batch_size: int, seq_len: int, seed: int, *, rank: int = 0,
+                 world: int = 1) -> None:
         self.tokens, self.batch_size, self.seq_len, self.seed = tokens, int(batch_size), int(seq_len), int(seed)
+        if world < 1 or not 0 <= rank < world or self.batch_size % world:
+            raise DataError(f"train batch of {batch_size} rows cannot be split over {world} processes (rank {rank}); "
+                            f"use a batch_size divisible by the number of processes")
+        self.rows = range(rank * self.batch_size // world, (rank + 1) * self.batch_size // world)
         self.n_windows = (len(tokens) - seq_len) // seq_len
         if self.n_windows < 1:
             raise DataError(f"train split has {len(tokens)} tokens, fewer than 2*seq_len={2 * seq_len}; use a "
@@ -691,11 +729,11 @@ class TrainStream:
         return self._epoch[1], self._epoch[2]
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        starts = np.empty(self.batch_size, dtype=np.int64)
-        for b in range(self.batch_size):
+        starts = np.empty(len(self.rows), dtype=np.int64)
+        for j, b in enumerate(self.rows):
             i = self.step * self.batch_size + b
             offset, perm = self._order(i // self.n_windows)
-            starts[b] = offset + perm[i % self.n_windows] * self.seq_len
+            starts[j] = offset + perm[i % self.n_windows] * self.seq_len
         self.step += 1
         w = torch.from_numpy(_windows(self.tokens, starts, self.seq_len))
         return w[:, :-1].contiguous(), w[:, 1:].contiguous()

@@ -7,6 +7,7 @@ Layout of one experiment (STYLE.md §9):
     run.lock       held (flock) by the process training it; holds that process's pid, host and start time
     checkpoints/   resumable checkpoints
     errors.log     tracebacks of crashes
+    trackers/      local files of the experiment trackers it mirrors into (`--tracker`: TensorBoard, MLflow, W&B)
 
 Allocation relies on `os.mkdir` being atomic: two processes racing for exp-007 cannot both create it, the loser
 moves on to exp-008. A run holds `run.lock` for its whole life (`Experiment.running`), so a second process training
@@ -32,10 +33,10 @@ import re
 import time
 import traceback
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -50,6 +51,9 @@ from autoresearch.harness.atomic import (
     scan_jsonl,
 )
 from autoresearch.harness.settings import DEFAULT_EXPERIMENTS_ROOT
+
+if TYPE_CHECKING:
+    from autoresearch.harness.trackers import TrackerSet
 
 __all__ = ["Experiment", "new_experiment", "open_experiment", "list_experiments", "DEFAULT_ROOT", "STATUSES",
            "FINISHED", "LOCK"]
@@ -79,9 +83,30 @@ def _proc_start(pid: int) -> str | None:
 
 @dataclass(frozen=True)
 class Experiment:
-    """Handle on one experiment folder; all writes are atomic or append-only, all reads validated."""
+    """Handle on one experiment folder; all writes are atomic or append-only, all reads validated.
+
+    With `trackers` (see `with_trackers`), every write of log.jsonl, results.yaml and config.yaml is mirrored into
+    them after the file is written; a failing tracker is a warning, never an error of the run."""
 
     path: Path
+    trackers: TrackerSet | None = field(default=None, compare=False, repr=False)
+
+    def with_trackers(self, names: list[str] | tuple[str, ...], tags: dict[str, Any] | None = None,
+                      run_name: str | None = None) -> Experiment:
+        """This experiment mirrored into the named trackers (harness/trackers), tagged with `experiment` and `tags`;
+        their local files go under `trackers/`. Close them with `close_trackers` (`running()` does at its end)."""
+        if not names:
+            return self
+        from autoresearch.harness.trackers import make_trackers
+
+        ts = make_trackers(names, run_name=run_name or self.id, tags={"experiment": self.id, **(tags or {})},
+                           log_dir=self.path / "trackers")
+        return replace(self, trackers=ts)
+
+    def close_trackers(self) -> None:
+        """End the trackers' runs (idempotent; no-op without trackers)."""
+        if self.trackers is not None:
+            self.trackers.close()
 
     @property
     def id(self) -> str:
@@ -116,6 +141,11 @@ class Experiment:
     def write_config(self, config: dict[str, Any], meta: dict[str, Any]) -> None:
         with _writing(self.config_path):
             atomic_write_yaml(self.config_path, {**config, "meta": meta})
+        if self.trackers is not None:
+            self.trackers.log_config(config)
+            git = meta.get("git") if isinstance(meta.get("git"), dict) else {}
+            self.trackers.set_tags({"testbed": meta.get("testbed"), "seed": meta.get("seed"),
+                                    "git_commit": git.get("commit")})
 
     def read_config(self) -> dict[str, Any]:
         """config.yaml as a mapping of sections plus `meta`; damaged or missing is a RegistryError with the fix."""
@@ -154,6 +184,8 @@ class Experiment:
     def log(self, record: dict[str, Any]) -> None:
         with _writing(self.log_path):
             append_jsonl(self.log_path, record)
+        if self.trackers is not None:
+            self.trackers.log_record(record)
 
     def scan_log(self) -> JsonlScan:
         """log.jsonl: good records, damaged lines (with numbers), and whether the last line is a torn append."""
@@ -182,6 +214,8 @@ class Experiment:
     def write_results(self, results: dict[str, Any]) -> None:
         with _writing(self.results_path):
             atomic_write_yaml(self.results_path, results)
+        if self.trackers is not None:
+            self.trackers.log_results(results)
 
     def read_results(self) -> dict[str, Any]:
         """results.yaml as a mapping with a known `status`; {} while it does not exist yet."""
@@ -229,6 +263,7 @@ class Experiment:
             with self.recording_crashes():
                 yield
         finally:
+            self.close_trackers()  # after a crash was recorded, so the trackers see the final status
             os.close(fd)  # releases the flock
 
     def _acquire_lock(self, resume: bool) -> int:

@@ -11,12 +11,16 @@ process stays the single writer of state.json and the ledger.
 
 from __future__ import annotations
 
+import logging
+
 from autoresearch.errors import StudyError
 from autoresearch.research.trial import AttemptLauncher
 
 __all__ = ["EXECUTORS", "make_launcher"]
 
 EXECUTORS = ("local", "subprocess", "ray")
+
+log = logging.getLogger(__name__)
 
 
 def make_launcher(executor: str = "local", *, address: str | None = None, workers: int = 1) -> AttemptLauncher:
@@ -30,5 +34,12 @@ def make_launcher(executor: str = "local", *, address: str | None = None, worker
     if executor == "subprocess":
         return AttemptLauncher()
     if executor == "local":
-        return AttemptLauncher()  # warm workers: warm_pool.WarmLauncher (issue 13 §1) replaces this
-    raise StudyError("`--executor ray` is not built yet")  # ray_executor.RayLauncher (issue 13 §2) replaces this
+        from autoresearch.research.warm_pool import WarmLauncher, fork_available
+
+        if fork_available():
+            return WarmLauncher()
+        log.warning("--executor local: warm trial workers need fork() on Linux; each trial runs as a fresh subprocess")
+        return AttemptLauncher()
+    from autoresearch.research.ray_executor import RayLauncher  # lazy: ray is an optional extra
+
+    return RayLauncher(address=address, workers=workers)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from autoresearch.errors import StudyError
 from autoresearch.harness.settings import DEFAULT_EXPERIMENTS_ROOT
+from autoresearch.harness.trackers import check_trackers
 from autoresearch.research.executors import make_launcher
 from autoresearch.research.gates import (
     baseline_failure,
@@ -73,13 +74,14 @@ class StudyResult:
 
 def run_study(study: Study | str | Path, root: str | Path = DEFAULT_STUDY_ROOT, *, registry: str | Path | None = None,
               workers: int | None = None, emit: Emit | None = None, restart: bool = False,
-              timeout_s: float | None = None, executor: str = "local", address: str | None = None) -> StudyResult:
+              timeout_s: float | None = None, executor: str = "local", address: str | None = None,
+              trackers: list[str] | None = None) -> StudyResult:
     """Run a study — a study file, or a `Study` built in Python — in `root/<name>/`, or continue it there when a study
     of that name and definition exists; `restart` moves an existing one aside first. Everything is validated before
     the first trial; errors are one-line StudyErrors."""
     resolved, sdir = prepare_study(study, root, restart=restart)
     return StudyRunner(resolved, sdir, registry=registry, workers=workers, emit=emit, timeout_s=timeout_s,
-                       executor=executor, address=address).run()
+                       executor=executor, address=address, trackers=trackers).run()
 
 
 class StudyRunner:
@@ -87,7 +89,8 @@ class StudyRunner:
 
     def __init__(self, resolved: ResolvedStudy, study_dir: str | Path, *, registry: str | Path | None = None,
                  workers: int | None = None, emit: Emit | None = None, retry_crashed: bool = False,
-                 timeout_s: float | None = None, executor: str = "local", address: str | None = None) -> None:
+                 timeout_s: float | None = None, executor: str = "local", address: str | None = None,
+                 trackers: list[str] | None = None) -> None:
         if workers is not None and not 0 <= workers <= 1024:
             raise StudyError(f"`--workers` must be in [1, 1024] (0 = auto), got {workers}; e.g. --workers 2")
         if timeout_s is not None and not (math.isfinite(timeout_s) and 0 <= timeout_s <= MAX_SECONDS):
@@ -98,8 +101,11 @@ class StudyRunner:
         self.dir = Path(study_dir)
         self._registry_arg = registry
         self.registry = Path(registry or DEFAULT_REGISTRY).resolve()
-        self.workers = workers or self.s.resources.workers or default_workers(self.s.resources.threads_per_trial)
+        self.workers = workers or self.s.resources.workers or default_workers(self.s.resources.threads_per_trial
+                                                                                  * self.s.resources.nproc_per_trial)
         self.timeout_s = self.s.resources.timeout_s if timeout_s is None else float(timeout_s)
+        self.trackers = tuple(check_trackers([*self.s.resources.trackers, *(trackers or [])]))
+        """experiment trackers every trial mirrors into (study file + --tracker); a missing package fails here."""
         self.launcher = make_launcher(executor, address=address, workers=self.workers)
         """how trials start (executors.py); closed when run() ends."""
         self.emit: Emit = emit or (lambda kind, data: None)
@@ -115,7 +121,7 @@ class StudyRunner:
                 self.state = StudyState.load(self.dir / "state.json")  # fresh, now that no other runner can write it
                 self.commit = git_commit()
                 self._open_session()
-                self.specs = TrialSpecs(self.r, str(self.registry), self.timeout_s)
+                self.specs = TrialSpecs(self.r, str(self.registry), self.timeout_s, self.trackers)
                 self.recorder = Recorder(self.r, self.state, self.ledger, self.commit)
                 self.scheduler = TrialScheduler(self.dir / "trials", self.workers, emit=self.emit, stop=self.stop,
                                                 lock_fd=lock_fd, rerun_failed=self.retry_crashed,

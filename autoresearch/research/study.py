@@ -27,6 +27,7 @@ import yaml
 
 from autoresearch.errors import AutoresearchError, ConfigError, StudyError
 from autoresearch.harness.config import from_dict, param, parse_override, require, to_dict
+from autoresearch.harness.trackers import TRACKERS
 from autoresearch.research.verdicts import DecisionRule
 from autoresearch.testbeds.base import Testbed, get_testbed
 
@@ -66,6 +67,10 @@ MAX_IDEAS = 200
 MAX_NAME = 100
 MAX_REGRESSION_STEPS = 10_000
 MAX_WORKERS = 1024
+MAX_GPUS_PER_TRIAL = 64
+LATER_RESOURCES: dict[str, Any] = {"gpus_per_trial": 0.0, "trackers": [], "nproc_per_trial": 1}
+"""`resources` keys added after studies stopped hashing resources, with their defaults (legacy_definition_hash
+leaves them out)."""
 
 
 @dataclass
@@ -168,6 +173,12 @@ class Resources:
     timeout_s: float = param(0.0, "kill a trial process (training, checks, regression run) after this many seconds "
                                   "and mark it CRASH (0 = no limit; --timeout overrides)")
     retries: int = param(3, "retries of a trial that failed for an infrastructure reason (killed, no result)")
+    gpus_per_trial: float = param(0.0, "GPUs each trial reserves under --executor ray (fractions share a GPU; the "
+                                       "local executors pin one GPU per worker instead)")
+    nproc_per_trial: int = param(1, "training processes per trial (DistributedDataParallel under torchrun; each gets "
+                                    "threads_per_trial threads; the budget and global batch mean the same)")
+    trackers: list[str] = param([], "experiment trackers each trial also logs to: tensorboard, mlflow, wandb "
+                                    "(--tracker adds more); trials are tagged with study, arm, seed and trial")
 
     def __post_init__(self) -> None:
         require(1 <= self.threads_per_trial <= MAX_WORKERS, "resources.threads_per_trial", self.threads_per_trial,
@@ -177,6 +188,15 @@ class Resources:
         require(math.isfinite(self.timeout_s) and 0 <= self.timeout_s <= MAX_SECONDS, "resources.timeout_s",
                 self.timeout_s, f"must be in [0, {MAX_SECONDS:.0f}] seconds", "use 0 for no limit")
         require(0 <= self.retries <= 10, "resources.retries", self.retries, "must be in [0, 10]", "use 3")
+        require(1 <= self.nproc_per_trial <= MAX_WORKERS, "resources.nproc_per_trial", self.nproc_per_trial,
+                f"must be in [1, {MAX_WORKERS}]", "use 1")
+        require(math.isfinite(self.gpus_per_trial) and 0 <= self.gpus_per_trial <= MAX_GPUS_PER_TRIAL,
+                "resources.gpus_per_trial", self.gpus_per_trial, f"must be in [0, {MAX_GPUS_PER_TRIAL}]",
+                "use 0 (CPU) or 1")
+        known = isinstance(self.trackers, list) and all(isinstance(t, str) and t.strip().lower() in TRACKERS
+                                                         for t in self.trackers)
+        require(known, "resources.trackers", self.trackers, f"must be a list of tracker names ({', '.join(TRACKERS)})",
+                "e.g. [tensorboard]")
 
 
 @dataclass
@@ -426,8 +446,12 @@ class ResolvedStudy:
 
     @property
     def legacy_definition_hash(self) -> str:
-        """The hash studies created before resources were excluded stored (resources included)."""
-        return hashlib.sha256(json.dumps(self.definition, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        """The hash studies created before resources were excluded stored (resources included, without the keys
+        added since, LATER_RESOURCES, while they keep their defaults)."""
+        res = {k: v for k, v in (self.definition.get("resources") or {}).items()
+               if not (k in LATER_RESOURCES and v == LATER_RESOURCES[k])}
+        old = {**self.definition, "resources": res} if "resources" in self.definition else self.definition
+        return hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def definition_hash(definition: dict[str, Any]) -> str:

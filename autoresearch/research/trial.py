@@ -1,7 +1,9 @@
 """One trial of a study = one subprocess that allocates an experiment in the registry and runs `testbed.train`.
 
-Parent side: `run_trial` writes `trials/<id>/attempt-<k>/spec.json`, starts
-`python -m autoresearch.research.trial SPEC`, waits (with an optional timeout) and reads `result.json`.
+Parent side: `run_trial` writes `trials/<id>/attempt-<k>/spec.json`, has its AttemptLauncher start the child
+(`python -m autoresearch.research.trial SPEC`; or a fork of a warm worker, warm_pool.py, which calls `main([SPEC])`
+after the same set-up: own session, stdout/stderr to output.log, the attempt's environment), waits (with an optional
+timeout) and reads `result.json`.
 Child side (`main`): loads the testbed, builds the config, allocates `experiments/exp-NNN`, trains, and writes
 `result.json` atomically with the status, metrics and error.
 
@@ -80,6 +82,14 @@ class TrialSpec:
     timeout_s: float = 0.0
     retries: int = 3
     attempt: int = 1
+    gpus: float = 0.0
+    """GPUs the attempt reserves (`resources.gpus_per_trial`; the Ray executor declares them, the others pin GPUs by
+    worker slot)."""
+    trackers: list[str] = field(default_factory=list)
+    """Experiment trackers the trial's experiment mirrors into (harness/trackers), tagged study/arm/seed/trial."""
+    nproc: int = 1
+    """Training processes (`resources.nproc_per_trial`): > 1 makes the child torchrun's agent of that many ranks of
+    this same child (`_launch_ranks`); rank 0 is the trial as usual, the others only train (`_follow_rank`)."""
 
 
 @dataclass
@@ -174,10 +184,12 @@ def _outcome(res: dict[str, Any], attempts: int) -> TrialOutcome:
     return out
 
 
-def _describe_exit(code: int, log: Path) -> str:
+def _describe_exit(code: int | None, log: Path) -> str:
+    """Why an attempt left no result; `code` None = its process was lost (a remote worker or node died), and the
+    launcher's last line in output.log says how."""
     if code == EXIT_DISK:
         return "trial process hit a disk error (full, read-only or not permitted) and could not write its result"
-    if code < 0:
+    if code is not None and code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
         why = " (out of memory, or killed from outside)" if -code == signal.SIGKILL else ""
         return f"trial process killed by {name}{why} before writing a result"
@@ -187,7 +199,8 @@ def _describe_exit(code: int, log: Path) -> str:
         tail = lines[-1].strip()[:200] if lines else ""
     except FileNotFoundError:
         pass
-    return f"trial process exited with code {code} before writing a result" + (f": {tail}" if tail else "")
+    what = "was lost" if code is None else f"exited with code {code}"
+    return f"trial process {what} before writing a result" + (f": {tail}" if tail else "")
 
 
 def timeout_message(spec: TrialSpec) -> str:
@@ -267,7 +280,7 @@ def run_trial(
         log = adir / "output.log"
         t0 = time.perf_counter()
         ended = (launcher or AttemptLauncher()).run_attempt(spec, adir, child_env, lock_fd=lock_fd, stop=stop)
-        timed_out, returncode = ended.timed_out, ended.returncode if ended.returncode is not None else -1
+        timed_out, returncode = ended.timed_out, ended.returncode
         wall = time.perf_counter() - t0
         if stop is not None and stop.is_set():  # the study is stopping: not a failure of the trial
             raise TrialInterrupted()
@@ -374,6 +387,13 @@ def main(argv: list[str] | None = None) -> int:
     spec_path = Path(argv[0])
     adir = spec_path.parent
     spec = TrialSpec(**json.loads(spec_path.read_text()))
+    if spec.kind == "train" and spec.nproc > 1:
+        from autoresearch.testbeds.common import distributed
+
+        if not distributed.launched():
+            return _launch_ranks(spec, spec_path)
+        if not distributed.is_main():
+            return _follow_rank(spec)
     result: dict[str, Any] = {"trial_id": spec.trial_id, "arm": spec.arm, "seed": spec.seed, "attempt": spec.attempt}
 
     def finish(**kw: Any) -> int:
@@ -434,7 +454,12 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return finish(status="crashed", infra=True, error=f"cannot allocate an experiment: {_first_line(e)}")
     result["exp"] = str(exp.path)
+    if spec.nproc > 1:  # rank 0 of a multi-process trial: the other ranks train into this experiment
+        distributed.broadcast_object(str(exp.path))
     atomic_write_text(adir / EXP_FILE, str(exp.path))  # lets a resume adopt a run killed after training ended
+    exp = exp.with_trackers(spec.trackers, {"study": spec.study, "arm": spec.arm, "seed": spec.seed,
+                                            "trial": spec.trial_id, "attempt": spec.attempt},
+                            run_name=f"{spec.study}/{spec.trial_id}")  # never raises: a failing tracker is a warning
     t0 = time.perf_counter()
     try:
         res = testbed.train(cfg, exp, progress=False) or {}
@@ -451,8 +476,47 @@ def main(argv: list[str] | None = None) -> int:
         oom = isinstance(e, MemoryError) or "OutOfMemoryError" in type(e).__name__
         msg = f"out of memory ({_first_line(e)})" if oom else _first_line(e)
         return finish(status="crashed", error=msg, train_wall_s=time.perf_counter() - t0)
+    finally:
+        exp.close_trackers()
     train_wall = time.perf_counter() - t0
     return finish(**_fields_from_results(res or exp.read_results(), train_wall))
+
+
+def _launch_ranks(spec: TrialSpec, spec_path: Path) -> int:
+    """A trial of `nproc` > 1 processes: this child becomes torchrun's agent of `nproc` ranks of itself; rank 0 writes
+    result.json. A rank killed by a signal (or no result at all) is an infrastructure failure, retried like a killed
+    single-process trial, even if rank 0 recorded the crash its lost peer caused."""
+    from autoresearch.errors import DistributedError
+    from autoresearch.testbeds.common import distributed
+
+    os.environ[PARENT_ENV] = str(os.getpid())  # the ranks' parent is this process: they die with it
+    try:
+        distributed.launch(spec.nproc, distributed.python_module_cmd("autoresearch.research.trial", [str(spec_path)]))
+    except DistributedError as e:
+        res = _read_result(spec_path.parent)
+        if res is None or (getattr(e, "killed", False) and res.get("status") != "ok"):
+            result = {"trial_id": spec.trial_id, "arm": spec.arm, "seed": spec.seed, "attempt": spec.attempt,
+                      "status": "crashed", "infra": True, "error": str(e)[:300],
+                      **({"exp": res["exp"]} if res and res.get("exp") else {})}
+            atomic_write_text(spec_path.parent / "result.json", json.dumps(result, indent=1, default=str))
+    return 0
+
+
+def _follow_rank(spec: TrialSpec) -> int:
+    """A rank > 0 of a multi-process trial: build the same config, train into the experiment rank 0 allocated (its
+    folder arrives by broadcast); rank 0 alone writes the experiment and result.json."""
+    from autoresearch.harness.registry import Experiment
+    from autoresearch.research.study import load_testbed
+    from autoresearch.testbeds.common import distributed
+
+    testbed = load_testbed(spec.testbed)
+    cfg = testbed.make_config(spec.preset, dict(spec.overrides))
+    exp = Experiment(Path(distributed.broadcast_object(None)))
+    try:
+        testbed.train(cfg, exp, progress=False)
+    finally:
+        distributed.teardown()
+    return 0
 
 
 def _fields_from_results(res: dict[str, Any], train_wall: float) -> dict[str, Any]:

@@ -62,12 +62,16 @@ class TrialSpecs:
     resolved: ResolvedStudy
     registry: str
     timeout_s: float
+    trackers: tuple[str, ...] = ()
+    """trackers added on the command line (`--tracker`), after the study file's `resources.trackers`."""
 
     def spec(self, tid: str, arm: str, seed: int | None, kind: str, overrides: dict[str, Any]) -> TrialSpec:
         s = self.resolved.study
         return TrialSpec(study=self.resolved.name, trial_id=tid, arm=arm, seed=seed, kind=kind, testbed=s.testbed,
                          preset=s.preset, overrides=dict(overrides), registry=self.registry,
-                         threads=s.resources.threads_per_trial, timeout_s=self.timeout_s, retries=s.resources.retries)
+                         threads=s.resources.threads_per_trial, timeout_s=self.timeout_s, retries=s.resources.retries,
+                         gpus=s.resources.gpus_per_trial, nproc=s.resources.nproc_per_trial,
+                         trackers=list(dict.fromkeys([*s.resources.trackers, *self.trackers])))
 
     def arm(self, arm: str, index: int) -> TrialSpec:
         """`arm`'s training trial at pairing index `index`."""

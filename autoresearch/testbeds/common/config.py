@@ -124,7 +124,8 @@ class TrainConfig:
 
     section: ClassVar[str] = "train"
 
-    batch_size: int = param(8, "sequences per micro-batch", ge=1, le=1_048_576)
+    batch_size: int = param(8, "sequences per micro-batch (the global batch: --nproc N processes take B/N rows each)",
+                            ge=1, le=1_048_576)
     grad_accum: int = param(1, "micro-batches accumulated per optimizer step", ge=1, le=1_048_576)
     train_tokens: int = param(8_000_000, "token budget; must be a multiple of batch_size*grad_accum*seq_len",
                               ge=1, le=MAX_TOKENS)

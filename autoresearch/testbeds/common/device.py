@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from autoresearch.errors import AutoresearchError
+from autoresearch.testbeds.common import distributed
 from autoresearch.testbeds.common.config import TrainConfig
 
 __all__ = ["resolve_device", "setup_device"]
@@ -21,9 +22,11 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def setup_device(train_cfg: TrainConfig) -> torch.device:
-    """Resolve the run's device and set the process up for it: CPU threads, the seed of init and data order, TF32
-    for the fp32 matmuls on CUDA, and a fresh peak-memory counter (the run's `peak_memory_mb`)."""
-    device = resolve_device(train_cfg.device)
+    """Resolve the run's device and set the process up for it: the process group when torchrun started it (a rank
+    on CUDA gets `cuda:LOCAL_RANK`), CPU threads, the seed of init and data order (the same on every rank), TF32 for
+    the fp32 matmuls on CUDA, and a fresh peak-memory counter (the run's `peak_memory_mb`)."""
+    distributed.init()
+    device = distributed.place(resolve_device(train_cfg.device))
     if train_cfg.threads > 0:
         torch.set_num_threads(train_cfg.threads)
     torch.manual_seed(train_cfg.seed)

@@ -14,6 +14,8 @@ from autoresearch.harness.checkpoint import load_for_resume, set_rng_state
 from autoresearch.harness.data import TrainStream
 from autoresearch.harness.precision import PrecisionChoice
 from autoresearch.harness.registry import Experiment
+from autoresearch.testbeds.common import distributed
+from autoresearch.testbeds.common.optim import apply_precision
 from autoresearch.testbeds.common.run_state import RunState
 
 __all__ = ["resume_run"]
@@ -25,8 +27,16 @@ def resume_run(
 ) -> dict[str, Any]:
     """Restore `exp`'s newest checkpoint (saved by `checkpoint_state` under `config`) into `run`, the model, the
     optimizers and `streams` (the same keys as when saved; None = unused); return the whole state for the testbed's
-    own keys. A run that stopped before its first checkpoint is a CheckpointError naming the command to start anew."""
-    state = load_for_resume(exp.checkpoints_dir, config, exp.config_path, map_location=device)
+    own keys. A run that stopped before its first checkpoint is a CheckpointError naming the command to start anew.
+
+    Several ranks: rank 0 (which holds the run's lock) picks and verifies the checkpoint first, removing stale temp
+    files; then the others read the same newest checkpoint (nothing writes the folder until every rank has joined
+    the first step's all-reduce); rank 0 alone cuts the log and rewrites results.yaml."""
+    state = load_for_resume(exp.checkpoints_dir, config, exp.config_path, map_location=device) \
+        if distributed.is_main() else None
+    distributed.barrier()
+    if not distributed.is_main():
+        state = load_for_resume(exp.checkpoints_dir, config, exp.config_path, map_location=device)
     if state is None:
         raise CheckpointError(f"{exp.id} has no checkpoint to resume from (it stopped before the first one); "
                               f"start a new run: `autoresearch train {testbed} --config {exp.config_path}`")
@@ -41,7 +51,9 @@ def resume_run(
     run.train_seconds = state["train_seconds"]
     if state.get("precision"):
         run.precision = PrecisionChoice(**state["precision"])
+        apply_precision(optimizers, run.precision.precision)
     run.thr.add(state["thr_tokens"], state["thr_seconds"])
-    exp.truncate_log(run.step)
-    exp.write_results({"status": "running", "resumed_from_step": run.step})
+    if distributed.is_main():
+        exp.truncate_log(run.step)
+        exp.write_results({"status": "running", "resumed_from_step": run.step})
     return state

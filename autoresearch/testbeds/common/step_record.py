@@ -11,6 +11,7 @@ import torch
 from autoresearch.harness.metrics import peak_memory_bytes
 from autoresearch.harness.progress import TrainProgress
 from autoresearch.harness.registry import Experiment
+from autoresearch.testbeds.common import distributed
 from autoresearch.testbeds.common.config import TrainConfig
 from autoresearch.testbeds.common.run_state import RunState
 
@@ -42,15 +43,18 @@ def finish_step(
 ) -> dict[str, Any]:
     """End the optimizer step that began at `t0`: its mean micro-batch loss, its time (after a device sync), the
     counters, divergence (marks `run`), the log line (every `log_every` steps, the last and a diverged one) and the
-    progress bar. The first step of a compiled run is compilation, not training: it stays out of tokens/s."""
+    progress bar. The first step of a compiled run is compilation, not training: it stays out of tokens/s.
+    In a multi-process run the loss and the step time are the means over the ranks (identical on every rank, so all
+    take the same divergence and time-budget decisions), `tokens` is the global batch's, and rank 0 alone logs."""
     loss = float(loss_sum) / train_cfg.grad_accum
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     dt = time.perf_counter() - t0
+    loss, dt = distributed.mean_over_ranks(loss, dt)
     run.advance(loss, tokens, dt, timed=not (train_cfg.compile and run.step == 0))
     record = step_record(run, loss, lr, grad_norm, device, **extra)
     diverged = run.check_diverged(loss, train_cfg.diverge_loss)
-    if run.step % train_cfg.log_every == 0 or run.step == total_steps or diverged:
+    if (run.step % train_cfg.log_every == 0 or run.step == total_steps or diverged) and distributed.is_main():
         exp.log(record)
     bar.update(run.step, loss, run.thr.tokens_per_s)
     return record

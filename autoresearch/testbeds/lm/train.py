@@ -5,10 +5,13 @@ step, the step record, the perf summary (testbeds/common/) and checkpoints, metr
 plain functions it calls.
 On CPU a run is bit-for-bit deterministic for a given seed and thread count, and a resumed run reproduces the
 per-step losses of an uninterrupted one exactly (model, optimizer, RNG and data position are all checkpointed).
+Under torchrun (`train lm --nproc N`) each rank trains on its rows of the global batch in DistributedDataParallel
+and rank 0 alone writes the experiment and evaluates (testbeds/common/distributed.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -19,6 +22,7 @@ from autoresearch.harness.config import to_dict
 from autoresearch.harness.data import TrainStream, load_token_data, val_windows
 from autoresearch.harness.progress import StepHook, TrainProgress
 from autoresearch.harness.registry import Experiment
+from autoresearch.testbeds.common import distributed
 from autoresearch.testbeds.common.checkpoint_state import checkpoint_state
 from autoresearch.testbeds.common.device import setup_device
 from autoresearch.testbeds.common.gpt import GPT
@@ -46,7 +50,8 @@ def train(
     """Train `cfg` into experiment folder `exp` and return its results (also written to results.yaml); `testbed` is
     the name recorded as `meta.testbed` in config.yaml."""
     t_wall = time.perf_counter()
-    with exp.running(resume=resume):  # holds the experiment's lock; a crash is recorded
+    # rank 0 holds the experiment's lock and records a crash; the other ranks of a torchrun launch never write it
+    with exp.running(resume=resume) if distributed.is_main() else contextlib.nullcontext():
         return _train(cfg, exp, resume=resume, progress=progress, on_step=on_step, t_wall=t_wall, testbed=testbed)
 
 
@@ -63,16 +68,19 @@ def _train(
 
     # --- data ------------------------------------------------------------------------------------------------
     data = load_token_data(cfg.data)
-    stream = TrainStream(data.train, cfg.train.batch_size, cfg.model.seq_len, seed=cfg.train.seed)
+    distributed.local_rows(cfg.train.batch_size)  # the global batch splits evenly over the ranks, or a ConfigError
+    stream = TrainStream(data.train, cfg.train.batch_size, cfg.model.seq_len, seed=cfg.train.seed,
+                         rank=distributed.rank(), world=distributed.world_size())
     valset = val_windows(data.val, cfg.eval.val_batches, cfg.eval.batch_size, cfg.model.seq_len)
 
     # --- model -----------------------------------------------------------------------------------------------
     model = GPT(cfg.model, data.tokenizer.vocab_size).to(device)
     flops_per_token = model.flops_per_token(cfg.model.seq_len)
-    step_model: torch.nn.Module = torch.compile(model) if cfg.train.compile else model
+    step_model = distributed.wrap(model, device)  # DDP over the ranks; the model itself in one process
+    step_model = torch.compile(step_model) if cfg.train.compile else step_model
 
     # --- optimizer and schedule ------------------------------------------------------------------------------
-    opts = build_optimizers(model, cfg.optim)
+    opts = build_optimizers(model, cfg.optim, precision=run.precision.precision)
     params = list(model.parameters())
 
     # --- resume or fresh start -------------------------------------------------------------------------------
@@ -81,10 +89,13 @@ def _train(
                            streams={"data": stream})
         init_eval = saved.get("init_eval", {})
     else:
-        init_eval = evaluate(model, valset.batches, data.token_bytes, device, run.precision.precision)
+        init_eval = (evaluate(model, valset.batches, data.token_bytes, device, run.precision.precision)
+                     if distributed.is_main() else {})
+    main = distributed.is_main()
 
     def save() -> None:
-        save_checkpoint(exp.checkpoints_dir, run.step,
+        if main:
+            save_checkpoint(exp.checkpoints_dir, run.step,
                         checkpoint_state(run, config, model, opts, {"data": stream}, init_eval=init_eval))
 
     # --- loop ------------------------------------------------------------------------------------------------
@@ -95,16 +106,17 @@ def _train(
         t0 = time.perf_counter()
         lr = set_lr(opts, lr_multiplier(run.step, total_steps, cfg.optim))
         loss_sum = torch.zeros((), device=device)
-        for _ in range(cfg.train.grad_accum):
+        for micro in range(cfg.train.grad_accum):
             x, y = stream.next_batch()
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss_sum += micro_step(step_model, x, y, device, run.precision.precision, cfg.train.grad_accum)
+            with distributed.accumulate(step_model, last=micro == cfg.train.grad_accum - 1):
+                loss_sum += micro_step(step_model, x, y, device, run.precision.precision, cfg.train.grad_accum)
         grad_norm = optimizer_step(opts, params, cfg.optim.grad_clip)
         record = finish_step(run, exp, bar, cfg.train, t0=t0, loss_sum=loss_sum, lr=lr, grad_norm=grad_norm,
                              tokens=cfg.tokens_per_step, total_steps=total_steps, device=device)
         if run.status != "ok":
             break
-        if cfg.eval.every and run.step % cfg.eval.every == 0 and run.step < total_steps:
+        if cfg.eval.every and run.step % cfg.eval.every == 0 and run.step < total_steps and main:
             exp.log({"step": run.step, "tokens": run.tokens,
                      **evaluate(model, valset.batches, data.token_bytes, device, run.precision.precision)})
         if cfg.train.checkpoint_every and run.step % cfg.train.checkpoint_every == 0 and run.step < total_steps:
@@ -112,6 +124,8 @@ def _train(
         if on_step is not None:
             on_step(run.step, record)
     bar.close()
+    if not main:  # the evaluation, results and the last checkpoint are rank 0's
+        return {"status": run.status, "steps": run.step, "tokens": run.tokens, "rank": distributed.rank()}
 
     # --- final evaluation and summary ------------------------------------------------------------------------
     if run.status == "ok":
