@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 
 from autoresearch.testbeds.lm.config import LMConfig, preset
 
@@ -60,6 +61,17 @@ def codegen_micro_cfg(cache_dir):
 
 
 FAKE_TESTBED = f"{Path(__file__).resolve().parent / 'fake_testbed.py'}:FakeTestbed"
+
+
+def trained_trials(registry: Path) -> dict[str, int]:
+    """trial id -> experiments that finished training for it (the fake testbed writes results only at the end)."""
+    out: dict[str, int] = {}
+    for exp in registry.iterdir() if registry.is_dir() else []:
+        meta, res = exp / "study_trial.yaml", exp / "results.yaml"
+        if meta.exists() and res.exists() and (yaml.safe_load(res.read_text()) or {}).get("status") == "ok":
+            tid = yaml.safe_load(meta.read_text())["trial"]
+            out[tid] = out.get(tid, 0) + 1
+    return out
 
 
 def fake_study_file(tmp_path: Path, name: str, **kw) -> Path:

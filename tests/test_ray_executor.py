@@ -31,7 +31,7 @@ from autoresearch.research.runner import StudyRunner
 from autoresearch.research.state import StudyState
 from autoresearch.research.study_dir import prepare_study
 from autoresearch.research.trial import TrialInterrupted, TrialSpec, read_outcome, run_trial
-from tests.conftest import FAKE_TESTBED
+from tests.conftest import FAKE_TESTBED, trained_trials
 from tests.conftest import fake_study_file as _file
 
 # --- without Ray ------------------------------------------------------------------------------------------------
@@ -278,17 +278,6 @@ def test_resources_the_cluster_can_never_fit_are_refused_in_one_line(tmp_path, r
     assert "\n" not in msg and "resources.gpus_per_trial" in msg and "0 GPU" in msg
 
 
-def _trained(registry: Path) -> dict[str, int]:
-    """trial id -> experiments that finished training for it (the fake testbed writes results only at the end)."""
-    out: dict[str, int] = {}
-    for exp in registry.iterdir() if registry.is_dir() else []:
-        meta, res = exp / "study_trial.yaml", exp / "results.yaml"
-        if meta.exists() and res.exists() and (yaml.safe_load(res.read_text()) or {}).get("status") == "ok":
-            tid = yaml.safe_load(meta.read_text())["trial"]
-            out[tid] = out.get(tid, 0) + 1
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux")
 def test_a_killed_ray_driver_leaves_a_study_that_resume_completes(tmp_path, ray_local):
@@ -302,7 +291,7 @@ def test_a_killed_ray_driver_leaves_a_study_that_resume_completes(tmp_path, ray_
     proc = subprocess.Popen([sys.executable, "-m", "autoresearch", "study", "run", str(path), "--executor", "ray",
                              *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        started = _wait_for(lambda: len(_trained(tmp_path / "experiments")) >= 1 and _trial_pids(sdir), 150)
+        started = _wait_for(lambda: len(trained_trials(tmp_path / "experiments")) >= 1 and _trial_pids(sdir), 150)
         assert started, "no trial finished and none running before the deadline"
         os.kill(proc.pid, signal.SIGKILL)
         t_kill = time.monotonic()
@@ -312,12 +301,12 @@ def test_a_killed_ray_driver_leaves_a_study_that_resume_completes(tmp_path, ray_
         proc.kill()
         proc.communicate(timeout=30)
     assert gone, f"trial processes outlived the killed driver by more than {gone_after:.1f}s"
-    before = _trained(tmp_path / "experiments")
+    before = trained_trials(tmp_path / "experiments")
     address = ray_local.get_runtime_context().gcs_address
     res = subprocess.run([sys.executable, "-m", "autoresearch", "study", "resume", "k9", "--executor", "ray",
                           "--address", address, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
-    trained = _trained(tmp_path / "experiments")
+    trained = trained_trials(tmp_path / "experiments")
     assert len(trained) == 6 and set(trained.values()) == {1}, f"trained twice: {trained} (before resume: {before})"
     state = StudyState.load(sdir / "state.json")
     assert state.done and state.verdicts["good"].verdict == "KEEP"

@@ -28,6 +28,7 @@ from autoresearch.research.study_dir import open_study, prepare_study
 from autoresearch.research.trial import read_outcome
 from tests.conftest import FAKE_TESTBED as FAKE
 from tests.conftest import fake_study_file as _file
+from tests.conftest import trained_trials
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -71,17 +72,6 @@ def _trial_pids(sdir: Path) -> list[int]:
     return out
 
 
-def _trained(registry: Path) -> dict[str, int]:
-    """trial id -> experiments that finished training for it (the fake testbed writes results only at the end)."""
-    out: dict[str, int] = {}
-    for exp in registry.iterdir() if registry.is_dir() else []:
-        meta, res = exp / "study_trial.yaml", exp / "results.yaml"
-        if meta.exists() and res.exists() and (yaml.safe_load(res.read_text()) or {}).get("status") == "ok":
-            tid = yaml.safe_load(meta.read_text())["trial"]
-            out[tid] = out.get(tid, 0) + 1
-    return out
-
-
 # --- kill -9 of the runner -------------------------------------------------------------------------------------
 
 
@@ -97,7 +87,7 @@ def test_kill9_trials_die_within_a_second_and_an_immediate_resume_trains_nothing
         deadline = time.monotonic() + 90
         want = 1 + 2 * round_
         while time.monotonic() < deadline:  # some trials finished and two are mid-training
-            done = len(_trained(tmp_path / "experiments"))
+            done = len(trained_trials(tmp_path / "experiments"))
             if done >= want and len(_trial_pids(sdir)) == 2:
                 break
             time.sleep(0.05)
@@ -114,7 +104,7 @@ def test_kill9_trials_die_within_a_second_and_an_immediate_resume_trains_nothing
     res = _cli("resume", "k9", *args, cwd=tmp_path)  # immediately
     out, _ = res.communicate(timeout=180)
     assert res.returncode == 0, out
-    trained = _trained(tmp_path / "experiments")
+    trained = trained_trials(tmp_path / "experiments")
     assert len(trained) == 6 and set(trained.values()) == {1}, f"trained twice: {trained}"
     state = StudyState.load(sdir / "state.json")
     assert state.done and state.verdicts["good"].verdict == "KEEP"
@@ -175,9 +165,9 @@ def test_a_trial_with_a_result_is_never_run_again(tmp_path):
     state.stages.pop("report")
     state.done = False
     state.save()
-    before = _trained(tmp_path / "experiments")
+    before = trained_trials(tmp_path / "experiments")
     _runner(tmp_path, "adopt").run()
-    assert _trained(tmp_path / "experiments") == before
+    assert trained_trials(tmp_path / "experiments") == before
     assert len(list((sdir / "trials/good-s1").glob("attempt-*"))) == 1
 
 
@@ -256,11 +246,11 @@ def test_damaged_state_json_names_the_file_and_the_fix_works(tmp_path, done_stud
         open_study("dmg", tmp_path / "studies")
     msg = _one_line(e)
     assert str(sdir / "state.json") in msg and what in msg and "mv " in msg and "resume dmg" in msg
-    before = _trained(tmp_path / "experiments")
+    before = trained_trials(tmp_path / "experiments")
     os.rename(sdir / "state.json", sdir / "state.json.bad")  # the advised fix
     res = _runner(tmp_path, "dmg").run()
     assert {v.idea: v.verdict for v in res.verdicts}["good"] == "KEEP"
-    assert _trained(tmp_path / "experiments") == before  # rebuilt from result files: nothing trained again
+    assert trained_trials(tmp_path / "experiments") == before  # rebuilt from result files: nothing trained again
 
 
 @pytest.mark.parametrize("content, what", [
