@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from autoresearch.errors import ConfigError, DataError
+from autoresearch.errors import ConfigError, DataError, DistributedError
 from autoresearch.harness.data import TrainStream
 from autoresearch.harness.registry import new_experiment
 from autoresearch.testbeds.common import distributed
@@ -77,6 +77,28 @@ def test_failure_line_names_the_killed_rank_not_the_one_that_lost_its_peer():
                     "stopped); continue with X")
     line = distributed._failure_line(SimpleNamespace(failures={3: SimpleNamespace(exitcode=2, timestamp=1)}), 4, "")
     assert line == "rank 3 of 4 exited with code 2"
+
+
+@pytest.mark.parametrize("stop", ["sigint", "keyboard"])
+def test_ctrl_c_of_the_launcher_is_one_line_with_the_resume_hint(monkeypatch, stop):
+    """Ctrl-C (SIGINT to torchrun's agent) or SIGTERM: torchrun stops the ranks and raises SignalException; the user
+    gets one line and the resume command, not torchrun's tracebacks (fresh-user finding)."""
+    import signal
+
+    import torch.distributed.run as run_mod
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    def interrupted(args):
+        if stop == "sigint":
+            raise SignalException("Process 1 got signal: 2", sigval=signal.SIGINT)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_mod, "run", interrupted)
+    with pytest.raises(DistributedError) as e:
+        distributed.launch(2, ["true"], resume_hint="continue with autoresearch train lm --resume exp-001 --nproc 2")
+    msg = str(e.value)
+    assert "\n" not in msg and msg.endswith("; continue with autoresearch train lm --resume exp-001 --nproc 2")
+    assert ("got SIGINT" if stop == "sigint" else "was interrupted") in msg and e.value.killed
 
 
 def test_nproc_refuses_an_indivisible_batch_before_starting_anything(tmp_path):

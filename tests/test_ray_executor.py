@@ -45,6 +45,22 @@ def test_a_missing_ray_names_the_install_command(monkeypatch):
     assert "\n" not in msg and "pip install 'autoresearch[scale]'" in msg
 
 
+def test_an_unreachable_address_is_one_line_at_once_not_a_hang():
+    """`--address` where nothing listens: refused before ray.init, which would retry for minutes while the study
+    looked busy (fresh-user finding)."""
+    pytest.importorskip("ray")
+    from autoresearch.research.ray_executor import _unreachable
+
+    assert _unreachable("auto") is None and _unreachable("ray://") is None
+    launcher = make_launcher("ray", address="127.0.0.1:1")
+    t0 = time.monotonic()
+    with pytest.raises(StudyError) as e:
+        launcher._start(1)
+    msg = str(e.value)
+    assert time.monotonic() - t0 < 10 and "\n" not in msg
+    assert msg.startswith("cannot reach the Ray cluster at 127.0.0.1:1: ") and "drop --address" in msg
+
+
 def test_a_missing_ray_is_one_line_with_exit_2_on_the_cli(tmp_path):
     path = _file(tmp_path, "noray")
     code = ("import sys; sys.modules['ray'] = None; from autoresearch.cli.app import main; "

@@ -198,6 +198,10 @@ class RayLauncher(AttemptLauncher):
         (PR_SET_PDEATHSIG fires when the parent *thread* exits) — they were killed between two batches."""
         ray = self.ray
         opts: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING, "include_dashboard": False}
+        problem = _unreachable(self.address) if self.address else None
+        if problem:  # ray.init retries an unreachable GCS for minutes while the study looks busy (fresh-user finding)
+            raise StudyError(f"cannot reach the Ray cluster at {self.address}: {problem}; check it with `ray status "
+                             f"--address {self.address}`, or drop --address to start a local instance")
         if self.address:
             opts["address"] = self.address
         else:
@@ -286,3 +290,19 @@ class RayLauncher(AttemptLauncher):
             self._owned = False
             self._remote = None
             self._checked.clear()
+
+
+def _unreachable(address: str, timeout_s: float = 5.0) -> str | None:
+    """Why a `HOST:PORT` (or `ray://HOST:PORT`) address takes no TCP connection within `timeout_s`, else None;
+    None for `auto`/`local` and anything without a port (Ray resolves those itself)."""
+    import socket
+
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            return None
+    except OSError as e:
+        return e.strerror or type(e).__name__

@@ -177,11 +177,19 @@ def launch(nproc: int, cmd: Sequence[str], *, resume_hint: str = "") -> None:
     import logging
 
     logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)  # its own banners, not errors
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
     try:
         torchrun(args)
     except ChildFailedError as e:
         err = DistributedError(_failure_line(e, nproc, resume_hint))
         err.killed = any(f.exitcode < 0 for f in e.failures.values())  # type: ignore[attr-defined]
+        raise err from None
+    except (SignalException, KeyboardInterrupt) as e:  # Ctrl-C / SIGTERM of the agent: torchrun stopped the ranks
+        why = f"got {signal.Signals(e.sigval).name}" if isinstance(e, SignalException) else "was interrupted"
+        err = DistributedError(f"the {nproc} training processes stopped: the launcher {why}"
+                               + (f"; {resume_hint}" if resume_hint else ""))
+        err.killed = True  # type: ignore[attr-defined]
         raise err from None
 
 
