@@ -18,9 +18,9 @@ import statistics
 
 import torch
 
-from autoresearch.testbeds.codegen.config import hrm_preset
-from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.common.generate import generate
+from autoresearch.testbeds.common.hrm import HRM
+from autoresearch.testbeds.common.hrm_config import hrm_preset
 
 
 def bench(name: str, model: torch.nn.Module, args: argparse.Namespace) -> None:

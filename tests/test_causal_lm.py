@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from autoresearch.testbeds.codegen.config import HRMConfig
-from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.common.causal_lm import CausalLM, KVCacheLike
 from autoresearch.testbeds.common.config import ModelConfig
 from autoresearch.testbeds.common.gpt import GPT
+from autoresearch.testbeds.common.hrm import HRM
+from autoresearch.testbeds.common.hrm_config import HRMConfig
 
 V = 40
 

@@ -11,7 +11,7 @@ import pytest
 
 from autoresearch.errors import ConfigError
 from autoresearch.harness.code_tasks import CodeTask
-from autoresearch.testbeds.codegen.tasks import EOT_TEXT, make_suite, split_of, template_names, to_training_text
+from autoresearch.testbeds.common.tasks import EOT_TEXT, make_suite, split_of, template_names, to_training_text
 
 # Runs each program in a fresh namespace with plain exec, in a child process (the sandbox replaces this later).
 _RUNNER = r"""

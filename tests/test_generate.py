@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from autoresearch.errors import ConfigError
-from autoresearch.testbeds.codegen.config import HRMConfig
-from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.common.generate import ModelSampler, generate, sample_next
+from autoresearch.testbeds.common.hrm import HRM
+from autoresearch.testbeds.common.hrm_config import HRMConfig
 
 CHARS = "abcdefghijklmnopqrstuvwxyz ():=+\n0123456789"
 

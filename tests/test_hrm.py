@@ -7,9 +7,9 @@ import torch
 from torch.func import functional_call
 
 from autoresearch.errors import ConfigError
-from autoresearch.testbeds.codegen.config import HRM_PRESETS, HRMConfig, hrm_gpu
-from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.codegen.param_match import hrm_param_count
+from autoresearch.testbeds.common.hrm import HRM
+from autoresearch.testbeds.common.hrm_config import HRM_PRESETS, HRMConfig, hrm_gpu
 
 V = 37
 

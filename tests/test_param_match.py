@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from autoresearch.testbeds.codegen.config import HRM_PRESETS, HRMConfig
-from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.codegen.param_match import hrm_param_count, match_gpt_config
+from autoresearch.testbeds.common.hrm import HRM
+from autoresearch.testbeds.common.hrm_config import HRM_PRESETS, HRMConfig
 
 gpt_module = pytest.importorskip("autoresearch.testbeds.common.gpt")
 

@@ -193,7 +193,7 @@ def test_looks_fenced_only_for_completions_that_begin_with_a_fence(text, fenced)
 
 
 def _suite_task():
-    from autoresearch.testbeds.codegen.tasks import make_suite
+    from autoresearch.testbeds.common.tasks import make_suite
 
     return make_suite("heldout", 1, seed=0)[0]
 

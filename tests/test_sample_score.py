@@ -28,7 +28,7 @@ class _Recorder:
 
 
 def _suite(k: int):
-    from autoresearch.testbeds.codegen.tasks import make_suite
+    from autoresearch.testbeds.common.tasks import make_suite
 
     return make_suite("heldout", k, seed=0)
 

@@ -9,10 +9,10 @@ import torch
 
 from autoresearch.errors import DataError
 from autoresearch.harness.code_tasks import mbpp_prompt
-from autoresearch.testbeds.codegen.config import HRMConfig
-from autoresearch.testbeds.codegen.hrm import HRM
-from autoresearch.testbeds.codegen.sft_data import IGNORE_INDEX, build_sft_data, mbpp_pairs, suite_pairs
-from autoresearch.testbeds.codegen.tasks import make_suite
+from autoresearch.testbeds.common.hrm import HRM
+from autoresearch.testbeds.common.hrm_config import HRMConfig
+from autoresearch.testbeds.common.sft_data import IGNORE_INDEX, build_sft_data, mbpp_pairs, suite_pairs
+from autoresearch.testbeds.common.tasks import make_suite
 
 MBPP = Path(__file__).parents[2] / "shared/data/mbpp/mbpp.jsonl"
 

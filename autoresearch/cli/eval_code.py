@@ -163,7 +163,7 @@ def eval_code(
     console, err = Console(), Console(stderr=True)
     t0 = time.monotonic()
     if benchmark == "suite":
-        from autoresearch.testbeds.codegen.tasks import make_suite
+        from autoresearch.testbeds.common.tasks import make_suite
 
         all_tasks = list(make_suite("heldout", max(200, limit or 0), seed=0))
     else:

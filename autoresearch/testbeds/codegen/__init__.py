@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from autoresearch.testbeds.codegen.config import HRM_PRESETS, HRMConfig, hrm_gpu, hrm_preset, hrm_small, hrm_tiny
-from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.codegen.param_match import hrm_param_count, match_gpt_config
-from autoresearch.testbeds.codegen.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
-from autoresearch.testbeds.codegen.tasks import SuiteTask, make_suite, split_of, template_names, to_training_text
+from autoresearch.testbeds.common.hrm import HRM
+from autoresearch.testbeds.common.hrm_config import HRM_PRESETS, HRMConfig, hrm_gpu, hrm_preset, hrm_small, hrm_tiny
+from autoresearch.testbeds.common.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
+from autoresearch.testbeds.common.tasks import SuiteTask, make_suite, split_of, template_names, to_training_text
 
 __all__ = [
     "HRMConfig",

@@ -22,9 +22,9 @@ from autoresearch.harness.data import load_token_data
 from autoresearch.harness.settings import cache_root
 from autoresearch.harness.tokenizer import ByteTokenizer, Tokenizer, cached_bpe
 from autoresearch.testbeds.codegen.config import CodegenConfig, lm_data_errors
-from autoresearch.testbeds.codegen.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
-from autoresearch.testbeds.codegen.tasks import make_suite, to_training_text
 from autoresearch.testbeds.common.config import DataConfig
+from autoresearch.testbeds.common.sft_data import SFTData, build_sft_data, mbpp_pairs, suite_pairs
+from autoresearch.testbeds.common.tasks import make_suite, to_training_text
 
 __all__ = ["CodeData", "build_code_data", "build_tokenizer"]
 

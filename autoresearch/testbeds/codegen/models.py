@@ -7,9 +7,9 @@ from typing import Any
 from torch import nn
 
 from autoresearch.testbeds.codegen.config import CodegenConfig
-from autoresearch.testbeds.codegen.hrm import HRM
 from autoresearch.testbeds.codegen.param_match import match_gpt_config
 from autoresearch.testbeds.common.gpt import GPT
+from autoresearch.testbeds.common.hrm import HRM
 
 __all__ = ["build_model", "gpt_config_for"]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autoresearch.testbeds.codegen.config import HRMConfig
+from autoresearch.testbeds.common.hrm_config import HRMConfig
 
 __all__ = ["match_gpt_config", "hrm_param_count"]
 

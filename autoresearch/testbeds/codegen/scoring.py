@@ -20,8 +20,8 @@ from autoresearch.harness.precision import autocast
 from autoresearch.harness.sample_score import sample_and_score
 from autoresearch.harness.sandbox import Pool, SandboxConfig
 from autoresearch.testbeds.codegen.config import CodegenConfig
-from autoresearch.testbeds.codegen.sft_data import SFTData
 from autoresearch.testbeds.common.generate import ModelSampler
+from autoresearch.testbeds.common.sft_data import SFTData
 
 __all__ = ["heldout_loss", "score_pass_at_k"]
 

@@ -48,7 +48,8 @@ class CodegenTestbed(Testbed):
         "config.py": "autoresearch.testbeds.codegen.config",
         "common_config.py": "autoresearch.testbeds.common.config",
         "gpt.py": "autoresearch.testbeds.common.gpt",
-        "hrm.py": "autoresearch.testbeds.codegen.hrm",
+        "hrm.py": "autoresearch.testbeds.common.hrm",
+        "hrm_config.py": "autoresearch.testbeds.common.hrm_config",
         "models.py": "autoresearch.testbeds.codegen.models",
         "param_match.py": "autoresearch.testbeds.codegen.param_match",
         "optim.py": "autoresearch.testbeds.common.optim",
@@ -68,7 +69,7 @@ class CodegenTestbed(Testbed):
         is deterministic given the config), the CodegenConfig."""
         from autoresearch.testbeds.codegen.data import build_tokenizer
         from autoresearch.testbeds.codegen.models import build_model
-        from autoresearch.testbeds.codegen.tasks import make_suite
+        from autoresearch.testbeds.common.tasks import make_suite
 
         state = self.checkpoint_model_state(exp, device)  # first: a run without one says how to resume it
         cfg = self.load_config(exp)

@@ -27,7 +27,7 @@ from typing import Literal
 from autoresearch.errors import ConfigError, DataError
 from autoresearch.harness.code_tasks import CodeTask
 from autoresearch.harness.tokenizer import EOT as EOT_TEXT
-from autoresearch.testbeds.codegen._templates import TEMPLATES, Draft
+from autoresearch.testbeds.common._templates import TEMPLATES, Draft
 
 __all__ = [
     "SuiteTask",

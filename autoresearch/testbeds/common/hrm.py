@@ -54,8 +54,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from autoresearch.errors import ConfigError
-from autoresearch.testbeds.codegen.config import HRMConfig
 from autoresearch.testbeds.common.gpt import KVCache
+from autoresearch.testbeds.common.hrm_config import HRMConfig
 
 __all__ = ["HRM"]
 
