@@ -52,6 +52,19 @@ def codegen_micro_overrides(cache: Path) -> list[str]:
     ]
 
 
+def adversarial_micro_overrides(cache: Path) -> list[str]:
+    """Two ~30k-param GPTs on 40 suite problems, the code stage only, one sandbox worker; a whole run (SFT, RL,
+    scoring) takes seconds."""
+    return [
+        "gpt.d_model=32", "gpt.n_layers=2", "gpt.n_heads=2", "gpt.n_kv_heads=2", "gpt.d_ff=64", "gpt.seq_len=128",
+        "stages=1", "data.vocab_size=512", "data.train_problems=40", f"data.cache_dir={cache}", "train.batch_size=4",
+        "train.train_tokens=2048", "train.log_every=1", "train.threads=1", "train.device=cpu", "rl.n_steps=1",
+        "rl.k_alternations=0", "rl.prompts_per_step=2", "rl.max_new_tokens=48", "rl.max_test_tokens=32",
+        "eval.heldout_problems=4", "eval.val_problems=2", "eval.n_samples=0", "eval.mutants=2",
+        "eval.coherence_problems=2", "reward.workers=1", "disc_sft_frac=1.0", "rl.match_stages=false",
+    ]
+
+
 @pytest.fixture
 def codegen_micro_cfg(cache_dir):
     from autoresearch.harness.config import apply_overrides

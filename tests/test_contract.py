@@ -19,7 +19,7 @@ from autoresearch.harness.config import to_dict
 from autoresearch.harness.registry import Experiment, new_experiment
 from autoresearch.testbeds import TESTBEDS, LoadedModel, Testbed, get_testbed
 from autoresearch.testbeds.checks import ShortRun, checkpoint_roundtrip
-from tests.conftest import FAKE_TESTBED, codegen_micro_overrides, micro_overrides
+from tests.conftest import FAKE_TESTBED, adversarial_micro_overrides, codegen_micro_overrides, micro_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 ALL = [*TESTBEDS, FAKE_TESTBED]
@@ -28,7 +28,8 @@ runner = CliRunner(env={"COLUMNS": "220"})
 
 
 def _micro(ref: str, cache: Path) -> list[str]:
-    return {"lm": micro_overrides, "codegen": codegen_micro_overrides}.get(ref, lambda c: [])(cache)
+    return {"lm": micro_overrides, "codegen": codegen_micro_overrides,
+            "adversarial": adversarial_micro_overrides}.get(ref, lambda c: [])(cache)
 
 
 def _short(testbed: Testbed, ref: str, cache: Path, steps: int):
@@ -248,8 +249,8 @@ def test_load_model_of_a_run_without_checkpoint_says_so(tmp_path):
 # --- checks: the default hooks (and codegen's generate_and_score) pass on a healthy config -------------------------
 
 
-@pytest.mark.parametrize("ref", [pytest.param(r, marks=pytest.mark.slow) if r == "codegen" else r for r in ALL],
-                         ids=IDS)
+@pytest.mark.parametrize("ref", [pytest.param(r, marks=pytest.mark.slow) if r in ("codegen", "adversarial") else r
+                                 for r in ALL], ids=IDS)
 def test_checks_pass(ref, cache_dir, tmp_path):
     testbed = get_testbed(ref)
     cfg = testbed.make_config(testbed.default_preset, _micro(ref, cache_dir))
@@ -381,7 +382,7 @@ def test_cli_shorthands_and_unknown_options_are_one_line(tmp_path):
         (["train", "codegen", "--model", "rnn"], "--model must be hrm or gpt, got 'rnn'; use --model hrm"),
         (["train", "codegen", "--modle", "gpt"], "no option --modle for testbed codegen; did you mean --model?"),
         (["check", "lm", "--model", "gpt"], "no option --model for testbed lm;"),
-        (["train", "nope"], "unknown testbed 'nope'; use a registered name (lm, codegen)"),
+        (["train", "nope"], "unknown testbed 'nope'; use a registered name (lm, codegen, adversarial)"),
         (["train", FAKE_TESTBED, "--train-tokens", "5500"], "`train.train_tokens` must be a multiple of 1000, got "
                                                            "5500; use 6000 or pass --round-up"),
     ]:

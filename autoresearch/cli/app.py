@@ -34,7 +34,7 @@ def _register() -> None:
     # Each verb lives in its own module with a `register(app)` function; missing optional verbs are skipped.
     import importlib
 
-    for mod in ("train", "check", "experiments", "eval_code", "study", "research"):
+    for mod in ("train", "check", "experiments", "eval_code", "infer", "study", "research"):
         try:
             m = importlib.import_module(f"autoresearch.cli.{mod}")
         except ModuleNotFoundError as e:

@@ -34,7 +34,8 @@ _STYLE = {"KEEP": "bold green", "DISCARD": "bold red", "RETEST": "yellow", "CRAS
 
 
 def builtin_study(name: str) -> Path | None:
-    """Path of a study file shipped in the package (`quickstart` = lm_quickstart, `codegen_hrm_vs_gpt`), or None."""
+    """Path of a study file shipped in the package (`quickstart` = lm_quickstart, `codegen_hrm_vs_gpt`,
+    `adversarial_vs_sft`), or None."""
     base = resources.files("autoresearch") / "studies"
     for cand in (name, f"{name}.yaml", f"lm_{name}.yaml"):
         p = base / cand
@@ -56,7 +57,7 @@ def _resolve_file(file: str) -> Path:
     if builtin is not None:
         return builtin
     raise StudyError(f"study file {file!r} does not exist and is not a built-in study; give a path to a YAML file "
-                     f"or a built-in study: quickstart, codegen_hrm_vs_gpt")
+                     f"or a built-in study: quickstart, codegen_hrm_vs_gpt, adversarial_vs_sft")
 
 
 def _f(x: Any, spec: str = "+.4f") -> str:
@@ -206,7 +207,8 @@ def register(app: typer.Typer) -> None:
 
     @study.command("run")
     def run_cmd(
-        file: str = typer.Argument(..., help="study YAML file, or a built-in study: quickstart, codegen_hrm_vs_gpt"),
+        file: str = typer.Argument(..., help="study YAML file, or a built-in study: quickstart, codegen_hrm_vs_gpt, "
+                                   "adversarial_vs_sft"),
         workers: int | None = workers_opt,
         root: str = root_opt,
         registry: str | None = registry_opt,

@@ -94,6 +94,9 @@ class Testbed(ABC):
     """Command-line shorthands of `train`/`check` (option name without `--` -> CliOption)."""
     check_steps: ClassVar[int] = 20
     """Steps of the short run of `check` when --steps is not given."""
+    check_loss_phase: ClassVar[str | None] = None
+    """The `phase` of the log lines whose loss the short_training check wants to fall (None: every line with a loss);
+    for a run whose phases log losses on different scales (adversarial: SFT cross-entropy, then RL losses)."""
     idea_sections: ClassVar[tuple[str, ...]] = ("model", "optim")
     """Config sections (or top-level fields) whose bool/choice fields are ideas (`flag_space`); infrastructure
     (train, eval, data) never is."""
@@ -334,6 +337,7 @@ class Testbed(ABC):
 TESTBEDS: dict[str, str] = {
     "lm": "autoresearch.testbeds.lm.testbed:LMTestbed",
     "codegen": "autoresearch.testbeds.codegen.testbed:CodegenTestbed",
+    "adversarial": "autoresearch.testbeds.adversarial.testbed:AdversarialTestbed",
 }
 
 _FILE_MODULE = "_autoresearch_testbed_"

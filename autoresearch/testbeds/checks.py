@@ -95,7 +95,8 @@ def run_checks(testbed: Testbed, cfg: Any, out_dir: Path, steps: int) -> list[Ch
     run = ShortRun()
     checks: list[Check] = [
         ("forward_pass", lambda: testbed.forward_pass(short)),
-        ("short_training", lambda: short_training(testbed.train, short, scratch_experiment(work / "short"), run)),
+        ("short_training", lambda: short_training(testbed.train, short, scratch_experiment(work / "short"), run,
+                                                  phase=getattr(testbed, "check_loss_phase", None))),
         ("checkpoint_roundtrip", lambda: checkpoint_roundtrip(testbed.train, short, work / "resumed", run)),
         ("evaluation_pipeline", lambda: evaluation_pipeline(run, testbed.required_results)),
         *testbed.extra_checks(short, work, run),
@@ -130,18 +131,25 @@ def forward_pass(model: Any, x: Any, y: Any, vocab_size: int, what: str = "") ->
     return f"{what}logits {want}, initial loss {float(loss.detach()):.3f}, gradients reach all {n} parameter tensors"
 
 
-def short_training(train: TrainFn, cfg: Any, exp: Experiment, run: ShortRun) -> str:
-    """Train a few steps (log_every=1); pass if the mean loss of the last fifth is below that of the first fifth."""
+def short_training(train: TrainFn, cfg: Any, exp: Experiment, run: ShortRun, phase: str | None = None) -> str:
+    """Train a few steps (log_every=1); pass if the mean loss of the last fifth is below that of the first fifth.
+
+    `phase` (the testbed's `check_loss_phase`): only the log lines whose `phase` is this count, for a run whose
+    phases log losses on different scales (adversarial: SFT cross-entropy, then RL surrogate losses near 0); at least
+    two such lines are required."""
     run.exp, run.results = exp, train(cfg, exp)
     res = run.results
     if res["status"] != "ok":
         raise CheckFailed(f"run ended with status {res['status']}: {res.get('error')}")
-    losses = [r["loss"] for r in exp.read_log() if "loss" in r]
+    losses = [r["loss"] for r in exp.read_log() if "loss" in r and (phase is None or r.get("phase") == phase)]
+    if phase is not None and len(losses) < 2:
+        raise CheckFailed(f"the log has {len(losses)} step(s) of phase {phase!r}; a falling loss needs at least 2")
     k = max(1, len(losses) // 5)
     first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
+    what = f" of phase {phase}" if phase is not None else ""
     if not last < first:
-        raise CheckFailed(f"loss did not decrease: from {first:.3f} to {last:.3f} over {len(losses)} steps")
-    return f"loss from {first:.3f} to {last:.3f} over {len(losses)} steps (mean of first/last {k})"
+        raise CheckFailed(f"loss{what} did not decrease: from {first:.3f} to {last:.3f} over {len(losses)} steps")
+    return f"loss{what} from {first:.3f} to {last:.3f} over {len(losses)} steps (mean of first/last {k})"
 
 
 def _first_checkpoint_before(exp: Experiment, last_step: int) -> int | None:

@@ -100,6 +100,8 @@ class RLConfig:
     temperature: float = param(1.0, "sampling temperature of the RL groups", gt=0, le=100)
     top_p: float = param(1.0, "nucleus threshold of the RL groups", gt=0, le=1)
     max_grad_norm: float = param(1.0, "clip the global grad norm of each RL update (0 = off)", ge=0)
+    match_stages: bool = param(True, "stages=1: run as many RL steps as the five stages would (5N + 5N + 5K on the "
+                                     "code stage), the matched-compute ablation; off: N + N + K")
     max_new_tokens: int = param(160, "longest generator answer (whole chain), in tokens", ge=1, le=MAX_SEQ_LEN)
     max_test_tokens: int = param(96, "longest discriminator answer (tests block), in tokens", ge=1, le=MAX_SEQ_LEN)
 
@@ -176,8 +178,14 @@ class AdversarialConfig:
     rl: RLConfig = param(RLConfig(), "reinforcement learning")
     reward: RewardConfig = param(RewardConfig(), "sandbox rewards")
     eval: AdvEvalConfig = param(AdvEvalConfig(), "held-out scoring")
+    disc_sft_frac: float = param(1.0, "discriminator SFT steps as a fraction of the generator's (train.train_tokens "
+                                      "sets the generator's)", gt=0, le=100)
+    max_steps: int = param(0, "stop the run after this many logged steps in all (generator SFT, discriminator SFT, "
+                              "RL); 0 = the whole run. Short runs and checks cut the schedule with it", ge=0,
+                           le=10**9)
 
     def __post_init__(self) -> None:
+        check_ranges(self)  # the top-level numbers (max_steps); the sections check their own
         require(self.stages in (1, 5), "stages", self.stages, "must be 5 or 1", "use --stages 1 for the ablation")
 
     @property
@@ -190,20 +198,33 @@ class AdversarialConfig:
 
     @property
     def sft_steps(self) -> int:
-        """SFT optimizer steps of each model."""
+        """SFT optimizer steps of the generator (`train.train_tokens` / tokens per step)."""
         return max(1, self.train.train_tokens // self.tokens_per_step)
 
     @property
+    def disc_sft_steps(self) -> int:
+        """SFT optimizer steps of the discriminator: `disc_sft_frac` x the generator's, at least 1."""
+        return max(1, round(self.sft_steps * self.disc_sft_frac))
+
+    @property
     def steps(self) -> int:
-        """Logged steps of a whole run: generator SFT, then discriminator SFT (as many), then the RL schedule."""
-        return 2 * self.sft_steps + self.rl_steps
+        """Logged steps of a whole run: generator SFT, then discriminator SFT, then the RL schedule, cut at
+        `max_steps` when that is set."""
+        total = self.sft_steps + self.disc_sft_steps + self.rl_steps
+        return min(total, self.max_steps) if self.max_steps else total
 
     @property
     def rl_steps(self) -> int:
-        """RL steps of the whole schedule: per trained stage, N disc + N gen + K (disc, gen) pairs."""
+        """RL steps of the whole schedule: per trained stage, N disc + N gen + K (disc, gen) pairs (x5 for the single
+        stage of stages=1 with rl.match_stages); rl.mode=visible
+        trains no discriminator, so its schedule is the generator steps alone (N + K per stage)."""
         if self.rl.mode == "none":
             return 0
-        return self.stages * (2 * self.rl.n_steps + 2 * self.rl.k_alternations)
+        # stages=1 (the matched-compute ablation) runs as many RL steps as the five stages (trainer.schedule)
+        stage_slots = 5 if self.stages == 5 or self.rl.match_stages else 1
+        if self.rl.mode == "visible":
+            return stage_slots * (self.rl.n_steps + self.rl.k_alternations)
+        return stage_slots * (2 * self.rl.n_steps + 2 * self.rl.k_alternations)
 
     def check_budget(self, round_up: bool = False) -> AdversarialConfig:
         """The SFT budget is whole steps (or rounded up) and an HF backbone names its model."""
@@ -216,17 +237,19 @@ class AdversarialConfig:
 
 
 def adversarial_tiny() -> AdversarialConfig:
-    """2 CPU cores, <= 15 min: two ~1M-param GPTs (d 128, 4 layers, seq 256), SFT 600 steps of 16 x 256 tokens each,
-    RL 5 stages x (2+2+2x2) steps of 8 problems x G=4."""
+    """2 CPU cores, <= 15 min: two ~0.9M-param GPTs (d 128, 4 layers, seq 256); generator SFT 500 steps of 16 x 256
+    tokens on 2000 problems, discriminator SFT 200; RL 5 stages x (1+1+1x2) steps of 6 problems x G=4; 64 held-out
+    problems scored before and after RL. Measured budget split and results: docs/adversarial.md."""
     return AdversarialConfig(
         gpt=ModelConfig(d_model=128, n_layers=4, n_heads=4, n_kv_heads=4, d_ff=512, seq_len=256),
         hrm=_hrm_tiny_256(),
         optim=OptimConfig(muon_lr=0.02, adamw_lr=0.003, schedule="wsd", warmup_frac=0.02, decay_frac=0.2),
-        train=TrainConfig(batch_size=16, train_tokens=16 * 256 * 600, log_every=20, seed=0, device="auto"),
-        data=AdvDataConfig(train_problems=4000, vocab_size=1024),
-        rl=RLConfig(group_size=4, prompts_per_step=8, n_steps=2, k_alternations=2),
-        eval=AdvEvalConfig(heldout_problems=100, val_problems=24, n_samples=4, k=[1], mutants=6,
-                           coherence_problems=24),
+        train=TrainConfig(batch_size=16, train_tokens=16 * 256 * 500, log_every=20, seed=0, device="auto"),
+        disc_sft_frac=0.4,
+        data=AdvDataConfig(train_problems=2000, vocab_size=1024),
+        rl=RLConfig(group_size=4, prompts_per_step=6, n_steps=1, k_alternations=1),
+        eval=AdvEvalConfig(heldout_problems=64, val_problems=8, n_samples=4, k=[1], mutants=6,
+                           coherence_problems=8),
     )
 
 
