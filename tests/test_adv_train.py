@@ -104,9 +104,13 @@ def test_resume_from_an_rl_checkpoint_is_bit_exact(run, tmp_path):
 
 
 def test_mode_none_is_sft_only(cache_dir, tmp_path):
-    tb, cfg = _cfg(cache_dir, "rl.mode=none", "eval.coherence_problems=0")
-    res = tb.train(cfg, new_experiment(tmp_path))
+    # log_every above the SFT steps: no SFT line is logged, the last SFT losses are still reported (a user found NaN)
+    tb, cfg = _cfg(cache_dir, "rl.mode=none", "eval.coherence_problems=0", "train.log_every=50")
+    exp = new_experiment(tmp_path)
+    res = tb.train(cfg, exp)
     assert res["steps"] == 8 and res["rl_steps"] == 0
+    assert not [r for r in exp.read_log() if r.get("phase") == "gen_sft"]  # only the run's last step is logged
+    assert math.isfinite(res["gen_sft_loss"]) and math.isfinite(res["disc_sft_loss"])
     assert res["pass@1"] == res["pass@1_sft"] and res["test_validity"] == res["test_validity_sft"]
 
 

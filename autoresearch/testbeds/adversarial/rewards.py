@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -140,12 +141,19 @@ class TestSet:
         return len(self.tests)
 
 
+def _parse(source: str) -> ast.Module:
+    """ast.parse without the SyntaxWarnings (e.g. "invalid decimal literal") that model output provokes on stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(source)
+
+
 def check_test(line: str, entry_point: str, max_chars: int) -> str:
     """Why `line` is not an acceptable test ("" when it is)."""
     if len(line) > max_chars:
         return f"too long ({len(line)} > {max_chars} chars)"
     try:
-        tree = ast.parse(line)
+        tree = _parse(line)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return "does not parse"
     if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
@@ -168,7 +176,7 @@ def check_test(line: str, entry_point: str, max_chars: int) -> str:
 
 def test_key(line: str) -> str:
     """The normalised AST of a well-formed test: duplicates share a key."""
-    node = ast.parse(line).body[0]
+    node = _parse(line).body[0]
     assert isinstance(node, ast.Assert)
     expr = node.test
     if isinstance(expr, ast.Compare) and len(expr.ops) == 1 and isinstance(expr.ops[0], (ast.Eq, ast.NotEq)):
@@ -233,7 +241,7 @@ def _module_bindings(tree: ast.Module) -> set[str]:
 
 def _hazards(code: str) -> set[str]:
     try:
-        tree = ast.parse(code)
+        tree = _parse(code)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return set()  # the sandbox reports the syntax error
     out = {f"rebinds {n}" for n in _module_bindings(tree) if n in _BUILTIN_NAMES}

@@ -295,9 +295,11 @@ def _train(cfg: AdversarialConfig, exp: Experiment, *, resume: bool, progress: b
                     loss_sum += micro_step(fwd, x.to(device), y.to(device), device, prec, accum)
                 grad_norm = optimizer_step(sopts, policy.trainable_parameters(), cfg.optim.grad_clip)
                 policy.eval()
+                phase = "gen_sft" if role_gen else "disc_sft"
                 finish_step(run, exp, bar, cfg.train, t0=t0, loss_sum=loss_sum, lr=lr, grad_norm=grad_norm,
-                            tokens=cfg.tokens_per_step, total_steps=total, device=device,
-                            phase="gen_sft" if role_gen else "disc_sft")
+                            tokens=cfg.tokens_per_step, total_steps=total, device=device, phase=phase)
+                # the last SFT loss of each role, whatever train.log_every (a short SFT may log no line of it)
+                extras.setdefault("sft_loss", {})[phase] = float(loss_sum)
                 seconds["sft_seconds"] += time.perf_counter() - t0
             else:  # one RL slot: a generator or a discriminator step of its stage
                 rec = trainer.step(step - SD)
@@ -332,8 +334,8 @@ def _train(cfg: AdversarialConfig, exp: Experiment, *, resume: bool, progress: b
         results.update(scores)
         results.update({f"{k}_sft": v for k, v in before.items() if isinstance(v, (int, float))})
         results.update({
-            "gen_sft_loss": _last_loss(exp, "gen_sft"),
-            "disc_sft_loss": _last_loss(exp, "disc_sft"),
+            "gen_sft_loss": extras.get("sft_loss", {}).get("gen_sft", math.nan),
+            "disc_sft_loss": extras.get("sft_loss", {}).get("disc_sft", math.nan),
             "stage_metrics": trainer.stage_metrics(),
             "val": extras["val"],
             "best_score": extras["best_score"],
@@ -402,11 +404,6 @@ def _stage_of(step: int, SD: int, slots: list[Any]) -> int:
 def _flops_per_token(model: nn.Module, seq_len: int, params: int) -> float:
     fn = getattr(model, "flops_per_token", None)
     return float(fn(seq_len)) if callable(fn) else 6.0 * params
-
-
-def _last_loss(exp: Experiment, phase: str) -> float:
-    losses = [r["loss"] for r in exp.read_log() if r.get("phase") == phase and "loss" in r]
-    return float(losses[-1]) if losses else math.nan
 
 
 def _score(cfg: AdversarialConfig, trainer: AdversarialTrainer, problems: list[Problem], mutant_pool: Any

@@ -274,7 +274,7 @@ class AdversarialTrainer:
                 if bool(keep[p]) and bool(finite[p, g])]
         flat = R[finite]
         rec: dict[str, Any] = {
-            "reward_mean": float(flat.mean()) if flat.numel() else math.nan,
+            "reward_mean": float(flat.mean()) if flat.numel() else None,  # None: no signal (JSON has no NaN)
             "reward_std": float(flat.std()) if flat.numel() > 1 else 0.0,
             "no_signal": int((~finite).sum()),
             "groups_kept": int(keep.sum()),
