@@ -102,11 +102,11 @@ def test_budget_of_whole_steps_is_one_rule_for_both_testbeds(testbed):
 
 
 def test_builtin_study_budgets_are_whole_steps():
-    from autoresearch.testbeds.codegen.config import codegen_preset
+    from autoresearch.testbeds import get_testbed
 
     for path in [*sorted((REPO / "studies").glob("*.yaml")), *sorted((REPO / "autoresearch" / "studies").glob("*.yaml"))]:
         study = yaml.safe_load(path.read_text())
-        cfg = (preset if study["testbed"] == "lm" else codegen_preset)(study["preset"])
+        cfg = get_testbed(study["testbed"]).preset_config(study["preset"])
         cfg = apply_overrides(cfg, [f"{k}={v}" for k, v in (study.get("overrides") or {}).items()])
         assert study["budget"]["tokens"] % cfg.tokens_per_step == 0, path
 
