@@ -22,6 +22,7 @@ from autoresearch.testbeds.common.config import (
     ModelConfig,
     OptimConfig,
     TrainConfig,
+    check_pass_at_k,
     check_whole_steps,
 )
 from autoresearch.testbeds.common.hrm_config import HRMConfig, hrm_tiny
@@ -154,9 +155,7 @@ class AdvEvalConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self, "eval")
-        require(len(self.k) > 0, "eval.k", self.k, "must list at least one k", "use e.g. [1]")
-        require(self.n_samples == 0 or max(self.k) <= self.n_samples, "eval.k", self.k,
-                f"must not exceed eval.n_samples={self.n_samples} (pass@k needs n >= k)", "lower k or raise n_samples")
+        check_pass_at_k(self.k, self.n_samples, "[1]")
 
 
 @dataclass

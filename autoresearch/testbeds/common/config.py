@@ -25,6 +25,7 @@ __all__ = [
     "MAX_VOCAB",
     "MAX_TOKENS",
     "check_whole_steps",
+    "check_pass_at_k",
 ]
 
 # Documented upper bounds of sizes (far above anything these testbeds train; a value beyond them is a typo, and a
@@ -165,3 +166,11 @@ def check_whole_steps(train: TrainConfig, tokens_per_step: int, round_up: bool =
     nearest = f"{down} or {up}" if down else f"{up}"
     raise ConfigError(f"`train.train_tokens` must be a multiple of batch_size*grad_accum*seq_len={tokens_per_step}, "
                       f"got {tokens}; use {nearest}, or pass --round-up")
+
+
+def check_pass_at_k(k: list[int], n_samples: int, example: str) -> None:
+    """The rule of every pass@k setting: `eval.k` lists at least one k, none above `eval.n_samples` (pass@k needs
+    n >= k; n_samples 0 = greedy only). `example` is the fix shown for an empty list, e.g. "[1, 10]"."""
+    require(len(k) > 0, "eval.k", k, "must list at least one k", f"use e.g. {example}")
+    require(n_samples == 0 or max(k) <= n_samples, "eval.k", k,
+            f"must not exceed eval.n_samples={n_samples} (pass@k needs n >= k)", "lower k or raise n_samples")
